@@ -1,0 +1,305 @@
+//! The coroutine type: a corosensei coroutine on a pooled stack, with an id,
+//! an optional name, coroutine-local storage and panic capture.
+//!
+//! This module owns the thread's "current coroutine" pointer, which every
+//! `resume` sets for the duration of the run and restores afterwards, so
+//! nested coroutines (a generator resumed inside a coroutine) see their own
+//! identity.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use corosensei::{CoroutineResult, Yielder};
+
+use crate::stack::{self, PooledStack};
+
+/// Per-coroutine data that outlives individual resumes. Boxed, so its address
+/// is stable for the coroutine's life; [`CURRENT`] points at it while the
+/// coroutine runs.
+pub(crate) struct Meta {
+    /// Process-unique id, never 0.
+    pub(crate) id: u64,
+    /// Optional user-given name.
+    pub(crate) name: Option<Arc<str>>,
+    /// Usable stack size in bytes.
+    pub(crate) stack_size: usize,
+    /// Guard page `[start, end)` of this coroutine's stack.
+    pub(crate) guard: (usize, usize),
+    /// Coroutine-local values, indexed by `LocalKey` slot; emptied when the
+    /// coroutine ends.
+    pub(crate) locals: RefCell<Vec<Option<Box<dyn Any>>>>,
+    /// Set while `Drop` force-unwinds the coroutine, so the root
+    /// `catch_unwind` lets the unwinding payload through.
+    unwinding: Cell<bool>,
+}
+
+thread_local! {
+    /// The innermost coroutine running on this thread, or null.
+    static CURRENT: Cell<*const Meta> = const { Cell::new(ptr::null()) };
+    /// Block of ids reserved by this thread: `(next, end)`.
+    static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Ids are handed to threads in blocks so that creating a coroutine needs no
+/// atomic operation in the common case.
+const ID_BLOCK: u64 = 1024;
+static NEXT_ID_BLOCK: AtomicU64 = AtomicU64::new(1);
+
+fn next_id() -> u64 {
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_ID_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        next
+    })
+}
+
+/// Runs `f` with the current coroutine's metadata, or `None` outside any
+/// coroutine.
+pub(crate) fn with_current_meta<R>(f: impl FnOnce(Option<&Meta>) -> R) -> R {
+    let ptr = CURRENT.with(|c| c.get());
+    // SAFETY: CURRENT is non-null only while `resume` of the coroutine owning
+    // this boxed Meta is on the call stack, so the Meta is alive.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// Raw pointer to the current coroutine's metadata, for the overflow signal
+/// handler (which must not touch thread-local destructors or locks).
+#[allow(dead_code)]
+pub(crate) fn current_meta_ptr() -> *const Meta {
+    CURRENT.try_with(|c| c.get()).unwrap_or(ptr::null())
+}
+
+/// The id of the coroutine running on this thread, or `None` outside any
+/// coroutine.
+pub fn current_id() -> Option<u64> {
+    with_current_meta(|m| m.map(|m| m.id))
+}
+
+/// The name of the coroutine running on this thread, if it has one.
+pub fn current_name() -> Option<Arc<str>> {
+    with_current_meta(|m| m.and_then(|m| m.name.clone()))
+}
+
+/// Configures and creates a [`Coroutine`], like `std::thread::Builder`.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the default stack size and no name.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Names the coroutine (shown in diagnostics and overflow reports).
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the usable stack size in bytes (rounded up to pages; at least
+    /// [`stack::MIN_STACK_SIZE`]).
+    pub fn stack_size(mut self, size: usize) -> Self {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Creates the coroutine; it does not run until the first
+    /// [`Coroutine::resume`].
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad stack size; an error naming
+    /// `vm.max_map_count` when no stack can be mapped.
+    pub fn build<I, Y, R, F>(self, f: F) -> io::Result<Coroutine<I, Y, R>>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+        I: 'static,
+        Y: 'static,
+        R: 'static,
+    {
+        let size = stack::checked_stack_size(self.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        Coroutine::with_checked_size(self.name, size, f)
+    }
+}
+
+/// A stackful coroutine: runs `f` on its own stack, can suspend from any depth
+/// of its call stack with [`Yielder::suspend`], and passes values both ways.
+///
+/// A coroutine never leaves the thread that created it:
+///
+/// ```compile_fail
+/// let co = corio_coro::Coroutine::<(), (), ()>::new(|_, ()| {}).unwrap();
+/// std::thread::spawn(move || drop(co));
+/// ```
+///
+/// ```
+/// use corio_coro::{Coroutine, CoroutineResult};
+///
+/// let mut co = Coroutine::new(|y, first: i32| {
+///     let second = y.suspend(first * 2);
+///     first + second
+/// })
+/// .unwrap();
+/// assert!(matches!(co.resume(5), CoroutineResult::Yield(10)));
+/// match co.resume(7) {
+///     CoroutineResult::Return(Ok(v)) => assert_eq!(v, 12),
+///     _ => unreachable!(),
+/// }
+/// ```
+pub struct Coroutine<I: 'static, Y: 'static, R: 'static> {
+    /// The corosensei coroutine; its body catches panics at the root and
+    /// returns them as `Err`.
+    inner: corosensei::Coroutine<I, Y, std::thread::Result<R>, PooledStack>,
+    /// Identity and locals; boxed so `CURRENT` can point at it.
+    meta: Box<Meta>,
+}
+
+impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
+    /// Creates a coroutine with the default stack size and no name.
+    ///
+    /// # Errors
+    /// An error naming `vm.max_map_count` when no stack can be mapped.
+    pub fn new<F>(f: F) -> io::Result<Self>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        Self::with_checked_size(None, stack::DEFAULT_STACK_SIZE, f)
+    }
+
+    /// Creates a coroutine; `size` must come from
+    /// [`stack::checked_stack_size`]. This is the fast path used by schedulers
+    /// that validated their configuration once.
+    #[doc(hidden)]
+    pub fn with_checked_size<F>(name: Option<Arc<str>>, size: usize, f: F) -> io::Result<Self>
+    where
+        F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
+    {
+        crate::sys::overflow::ensure_installed();
+        let stack = PooledStack::take(size)?;
+        let guard = stack.guard_range();
+        let meta = Box::new(Meta {
+            id: next_id(),
+            name,
+            stack_size: size,
+            guard,
+            locals: RefCell::new(Vec::new()),
+            unwinding: Cell::new(false),
+        });
+        let meta_ptr: *const Meta = &*meta;
+        let inner = corosensei::Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
+            let result = panic::catch_unwind(AssertUnwindSafe(|| f(y, input)));
+            if let Err(payload) = result {
+                // SAFETY: the Meta box outlives the coroutine body: it is
+                // dropped after `inner` (field order and `Drop` below).
+                if unsafe { (*meta_ptr).unwinding.get() } {
+                    // A forced unwind from `Drop`: let it reach corosensei.
+                    panic::resume_unwind(payload);
+                }
+                return Err(payload);
+            }
+            result
+        });
+        Ok(Coroutine { inner, meta })
+    }
+
+    /// Runs the coroutine until it suspends or returns.
+    ///
+    /// Returns `Yield(y)` when it called `suspend(y)`, and `Return(Ok(r))` or
+    /// `Return(Err(panic payload))` when it finished. The thread and any other
+    /// coroutine are unaffected by a panic inside it.
+    ///
+    /// # Panics
+    /// Panics if the coroutine has already finished.
+    #[inline]
+    pub fn resume(&mut self, input: I) -> CoroutineResult<Y, std::thread::Result<R>> {
+        let prev = CURRENT.with(|c| c.replace(&*self.meta));
+        let result = self.inner.resume(input);
+        CURRENT.with(|c| c.set(prev));
+        if let CoroutineResult::Return(_) = result {
+            self.clear_locals();
+        }
+        result
+    }
+
+    /// Whether the coroutine has finished (returned or panicked).
+    pub fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    /// Whether the coroutine has been resumed at least once.
+    pub fn started(&self) -> bool {
+        self.inner.started()
+    }
+
+    /// The coroutine's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.meta.id
+    }
+
+    /// The coroutine's name, if it was given one.
+    pub fn name(&self) -> Option<&Arc<str>> {
+        self.meta.name.as_ref()
+    }
+
+    /// Usable stack size in bytes.
+    pub fn stack_size(&self) -> usize {
+        self.meta.stack_size
+    }
+
+    /// Base (highest address) of the coroutine's stack; with
+    /// [`stack::pool_stats`] this shows stack reuse.
+    pub fn stack_base(&self) -> usize {
+        // The usable range starts right above the guard page.
+        self.meta.guard.1 + self.meta.stack_size
+    }
+
+    /// Drops every coroutine-local value; values created by destructors of
+    /// other values are dropped too.
+    fn clear_locals(&self) {
+        loop {
+            let taken = std::mem::take(&mut *self.meta.locals.borrow_mut());
+            if taken.iter().all(Option::is_none) {
+                break;
+            }
+            let prev = CURRENT.with(|c| c.replace(&*self.meta));
+            drop(taken);
+            CURRENT.with(|c| c.set(prev));
+        }
+    }
+}
+
+impl<I: 'static, Y: 'static, R: 'static> Drop for Coroutine<I, Y, R> {
+    fn drop(&mut self) {
+        if self.inner.started() && !self.inner.done() {
+            // Unwind the suspended stack so its destructors run, with this
+            // coroutine as the current one (coroutine-locals stay reachable).
+            self.meta.unwinding.set(true);
+            let prev = CURRENT.with(|c| c.replace(&*self.meta));
+            self.inner.force_unwind();
+            CURRENT.with(|c| c.set(prev));
+        }
+        self.clear_locals();
+    }
+}
+
+impl<I: 'static, Y: 'static, R: 'static> std::fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("id", &self.meta.id)
+            .field("name", &self.meta.name)
+            .field("started", &self.inner.started())
+            .field("done", &self.inner.done())
+            .finish()
+    }
+}

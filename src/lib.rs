@@ -1,0 +1,2 @@
+//! corio: stackful coroutines for Rust on Linux.
+pub use corio_coro as coro;
