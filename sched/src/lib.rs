@@ -1,1 +1,68 @@
-//! placeholder
+//! The per-thread scheduler of corio: run queue, epoll reactor, timers,
+//! park/unpark, spawn/join, cancellation and deadlines.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//!
+//! let start = Instant::now();
+//! corio_sched::run(|| {
+//!     // 100 coroutines sleep 100 ms each, concurrently, on one thread.
+//!     let handles: Vec<_> = (0..100)
+//!         .map(|i| corio_sched::spawn(move || {
+//!             corio_sched::sleep(Duration::from_millis(100));
+//!             i
+//!         }))
+//!         .collect();
+//!     let sum: u32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+//!     assert_eq!(sum, 4950);
+//! });
+//! assert!(start.elapsed() < Duration::from_secs(2));
+//! ```
+//!
+//! This crate owns scheduling: which coroutine runs, when it parks, and what
+//! wakes it. It knows fds only as numbers to wait on ([`wait_fd`]); sockets
+//! and the libc hooks live in `corio-net`. It must not block the thread
+//! except in `epoll_wait`.
+//!
+//! # Scheduling
+//! One scheduler per thread ([`run`]); coroutines never migrate, so
+//! [`spawn`] takes closures that are not `Send`. Ready coroutines run FIFO;
+//! after a bounded number of switches the loop polls I/O and timers, so a
+//! coroutine that never blocks cannot starve I/O.
+//!
+//! # Timers
+//! [`sleep`], [`sleep_until`] and wait deadlines share an indexed min-heap;
+//! the nearest deadline is the `epoll_wait` timeout, rounded up so nothing
+//! fires early.
+//!
+//! # Cancellation and deadlines
+//! [`JoinHandle::cancel`] makes the coroutine's blocking call return
+//! `Interrupted`; [`with_deadline`] makes every blocking call in a scope
+//! return `TimedOut` at the deadline.
+//!
+//! # Diagnostics
+//! [`stats`] and [`dump`]; when every coroutine is parked and nothing can
+//! wake any, [`run`] panics with a "deadlock" message and the dump.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod diag;
+mod io;
+pub mod park;
+mod reactor;
+mod remote;
+mod scheduler;
+mod spawn;
+mod sys;
+mod task;
+mod time;
+mod timer;
+
+pub use diag::{Stats, dump, stats};
+pub use io::{Interest, deregister_fd, wait_fd};
+pub use spawn::{Builder, JoinHandle, run, run_with, spawn};
+pub use task::WaitKind;
+pub use time::{
+    CoroutineInfo, current, current_deadline, sleep, sleep_until, try_sleep, with_deadline,
+    with_timeout, yield_now,
+};

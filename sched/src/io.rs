@@ -1,0 +1,112 @@
+//! Waiting for fd readiness: the primitive every socket operation is built
+//! on.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use crate::reactor::Prepared;
+use crate::scheduler::Scheduler;
+use crate::sys;
+use crate::task::WaitKind;
+
+/// Readiness a coroutine waits for; combine with `|`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interest(u8);
+
+impl Interest {
+    /// The fd has data to read (or EOF, or an error).
+    pub const READABLE: Interest = Interest(1);
+    /// The fd can accept writes (or has an error).
+    pub const WRITABLE: Interest = Interest(2);
+
+    /// Whether readability is part of this interest.
+    pub fn is_readable(self) -> bool {
+        self.0 & 1 != 0
+    }
+
+    /// Whether writability is part of this interest.
+    pub fn is_writable(self) -> bool {
+        self.0 & 2 != 0
+    }
+}
+
+impl std::ops::BitOr for Interest {
+    type Output = Interest;
+    fn bitor(self, rhs: Interest) -> Interest {
+        Interest(self.0 | rhs.0)
+    }
+}
+
+/// Parks the calling coroutine until `fd` is ready for `interest`, the
+/// deadline passes, or the coroutine is cancelled.
+///
+/// Readiness is edge-triggered: call it after an operation on a
+/// non-blocking fd returned `WouldBlock`, then retry the operation. The fd is
+/// registered with the scheduler's epoll at its first wait and stays so until
+/// [`deregister_fd`] (the net layer's `close` hook calls it). Files epoll
+/// cannot watch (regular files) are reported ready at once.
+///
+/// Outside a coroutine it blocks the thread in `poll(2)`.
+///
+/// # Errors
+/// `TimedOut` at the deadline (or the enclosing scope's), `Interrupted` when
+/// cancelled, `EBADF` when the fd is closed meanwhile (or is negative), other
+/// errors from `epoll_ctl`.
+pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+    if fd < 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let (read, write) = (interest.is_readable(), interest.is_writable());
+    Scheduler::with(|s| match s {
+        Some(s) if s.current().is_some() => s
+            .park(deadline, WaitKind::Io { fd, read, write }, |task, seq| {
+                let prepared =
+                    s.reactor
+                        .borrow_mut()
+                        .prepare(fd, read, write, (task.clone(), seq))?;
+                Ok(matches!(prepared, Prepared::Wait))
+            })
+            .map_err(io::Error::from),
+        _ => wait_fd_blocking(fd, read, write, deadline),
+    })
+}
+
+fn wait_fd_blocking(
+    fd: RawFd,
+    read: bool,
+    write: bool,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    let mut events = 0;
+    if read {
+        events |= libc::POLLIN;
+    }
+    if write {
+        events |= libc::POLLOUT;
+    }
+    let timeout = match deadline {
+        Some(d) => crate::scheduler::ms_until_ceil(d, Instant::now()),
+        None => -1,
+    };
+    if sys::poll_fd(fd, events, timeout)? {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "operation timed out",
+        ))
+    }
+}
+
+/// Tells this thread's scheduler that `fd` is about to be closed: it is
+/// removed from epoll, and coroutines waiting on it wake with `EBADF`. Call
+/// it before closing an fd you waited on with [`wait_fd`] (corio's sockets
+/// and the `close` hook do this for you). No-op outside a scheduler.
+pub fn deregister_fd(fd: RawFd) {
+    Scheduler::with(|s| {
+        if let Some(s) = s {
+            s.deregister_fd(fd);
+        }
+    });
+}

@@ -1,0 +1,146 @@
+//! The reactor: which fds are registered with this scheduler's epoll, and
+//! which tasks wait on each.
+//!
+//! An fd is registered once, lazily, the first time a task waits on it
+//! (edge-triggered, read + write + rdhup), and stays registered until
+//! [`Reactor::deregister`] (called by the net layer's `close` hook). The
+//! table is indexed by fd number. Every registration gets a fresh generation,
+//! carried in the epoll token, so an event for an older registration of a
+//! reused fd number is ignored.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+
+use crate::sys::{EV_ERROR, EV_READ, EV_WRITE, Epoll};
+use crate::task::{State, Task};
+
+/// A task waiting on an fd, with the park it belongs to.
+pub(crate) type Waiter = (Rc<Task>, u32);
+
+#[derive(Default)]
+struct FdEntry {
+    /// Whether the fd is in the epoll set under `generation`.
+    registered: bool,
+    /// Bumped at every deregistration; the low 32 bits of epoll tokens.
+    generation: u32,
+    /// Tasks waiting for readability. Entries whose task already woke for
+    /// another reason (stale seq) are pruned on the next push or event.
+    readers: Vec<Waiter>,
+    /// Tasks waiting for writability.
+    writers: Vec<Waiter>,
+}
+
+pub(crate) struct Reactor {
+    pub(crate) epoll: Epoll,
+    /// Indexed by fd number; grows on demand.
+    fds: Vec<FdEntry>,
+    /// Number of registered fds.
+    registered: usize,
+}
+
+/// Outcome of preparing a wait.
+pub(crate) enum Prepared {
+    /// The task is on the fd's waiter list; park it.
+    Wait,
+    /// epoll cannot watch this fd (a regular file): it is always ready.
+    AlwaysReady,
+}
+
+fn is_live((task, seq): &Waiter) -> bool {
+    task.state.get() == State::Parked && task.seq.get() == *seq
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        Ok(Reactor {
+            epoll: Epoll::new()?,
+            fds: Vec::new(),
+            registered: 0,
+        })
+    }
+
+    pub(crate) fn registered(&self) -> usize {
+        self.registered
+    }
+
+    /// Registers `fd` if needed and adds `waiter` to its read and/or write
+    /// list.
+    pub(crate) fn prepare(
+        &mut self,
+        fd: RawFd,
+        read: bool,
+        write: bool,
+        waiter: Waiter,
+    ) -> io::Result<Prepared> {
+        let idx = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
+        if idx >= self.fds.len() {
+            self.fds.resize_with(idx + 1, FdEntry::default);
+        }
+        let entry = &mut self.fds[idx];
+        if !entry.registered {
+            let token = u64::from(entry.generation) << 32 | idx as u64;
+            match self.epoll.add(fd, token) {
+                Ok(()) => {
+                    entry.registered = true;
+                    self.registered += 1;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    return Ok(Prepared::AlwaysReady);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if read {
+            entry.readers.retain(is_live);
+            entry.readers.push(waiter.clone());
+        }
+        if write {
+            entry.writers.retain(is_live);
+            entry.writers.push(waiter);
+        }
+        Ok(Prepared::Wait)
+    }
+
+    /// Collects the waiters to wake for one epoll event.
+    pub(crate) fn dispatch(&mut self, token: u64, events: u32, out: &mut Vec<Waiter>) {
+        let idx = (token & 0xffff_ffff) as usize;
+        let generation = (token >> 32) as u32;
+        let Some(entry) = self.fds.get_mut(idx) else {
+            return;
+        };
+        if !entry.registered || entry.generation != generation {
+            return;
+        }
+        if events & (EV_READ | EV_ERROR) != 0 {
+            out.extend(entry.readers.drain(..).filter(is_live));
+        }
+        if events & (EV_WRITE | EV_ERROR) != 0 {
+            out.extend(entry.writers.drain(..).filter(is_live));
+        }
+    }
+
+    /// Forgets `fd`: removes it from epoll and returns its waiters, which
+    /// the caller wakes with `Closed`. Call before the fd is closed.
+    pub(crate) fn deregister(&mut self, fd: RawFd, out: &mut Vec<Waiter>) {
+        let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
+            return;
+        };
+        if entry.registered {
+            self.epoll.delete(fd);
+            entry.registered = false;
+            self.registered -= 1;
+        }
+        entry.generation = entry.generation.wrapping_add(1);
+        out.extend(entry.readers.drain(..).filter(is_live));
+        out.extend(entry.writers.drain(..).filter(is_live));
+    }
+
+    /// Drops every waiter (scheduler teardown).
+    pub(crate) fn clear_waiters(&mut self) {
+        for entry in &mut self.fds {
+            entry.readers.clear();
+            entry.writers.clear();
+        }
+    }
+}

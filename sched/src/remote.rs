@@ -1,0 +1,90 @@
+//! Cross-thread entry into a scheduler: an inbox of messages and the
+//! eventfd that wakes the scheduler's `epoll_wait` when the inbox fills.
+//!
+//! Protocol: a sender pushes under the inbox lock, then sets `notified`; only
+//! the sender that flips it from false to true writes the eventfd, so a burst
+//! of messages costs one syscall. The scheduler clears `notified` *before*
+//! draining, so a message pushed after the drain always writes the eventfd
+//! again: no wakeup is lost while the scheduler sleeps.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::sys::EventFd;
+
+/// A message for a scheduler thread.
+pub(crate) enum Msg {
+    /// Wake the task at `key` with id `id`, if it is still in park `seq`.
+    Wake { key: usize, id: u64, seq: u32 },
+    /// Run a closure on the scheduler thread (outside any coroutine).
+    Run(Box<dyn FnOnce() + Send>),
+}
+
+pub(crate) struct Remote {
+    /// Messages not yet taken by the scheduler.
+    inbox: Mutex<Vec<Msg>>,
+    /// True while an eventfd write is pending or the scheduler is draining.
+    notified: AtomicBool,
+    /// Readable while `notified` was set by a sender.
+    pub(crate) eventfd: EventFd,
+    /// False once the scheduler has shut down; later messages are dropped.
+    alive: AtomicBool,
+    /// Operations in flight that will send a message when done (blocking
+    /// pool jobs, live `Handle`s); while non-zero, an idle scheduler is not
+    /// deadlocked.
+    pub(crate) pending: AtomicUsize,
+}
+
+impl Remote {
+    pub(crate) fn new() -> std::io::Result<Remote> {
+        Ok(Remote {
+            inbox: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(false),
+            eventfd: EventFd::new()?,
+            alive: AtomicBool::new(true),
+            pending: AtomicUsize::new(0),
+        })
+    }
+
+    /// Queues `msg` and wakes the scheduler. Returns false (and drops the
+    /// message) if the scheduler has shut down.
+    pub(crate) fn send(&self, msg: Msg) -> bool {
+        {
+            let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+            if !self.alive.load(Ordering::Acquire) {
+                return false;
+            }
+            inbox.push(msg);
+        }
+        if !self.notified.swap(true, Ordering::AcqRel) {
+            self.eventfd.notify();
+        }
+        true
+    }
+
+    /// Takes every queued message (scheduler side).
+    pub(crate) fn take(&self, out: &mut Vec<Msg>) {
+        self.eventfd.drain();
+        self.notified.store(false, Ordering::SeqCst);
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        out.append(&mut inbox);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.inbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// Marks the scheduler gone and returns what was still queued.
+    pub(crate) fn close(&self) -> Vec<Msg> {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        self.alive.store(false, Ordering::Release);
+        std::mem::take(&mut *inbox)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.alive.load(Ordering::Acquire)
+    }
+}

@@ -1,0 +1,496 @@
+//! The per-thread scheduler: task table, run queue, the run loop, and the
+//! park/wake protocol everything else is built on.
+//!
+//! Loop: resume up to [`BUDGET`] ready tasks in FIFO order; then poll epoll
+//! (timeout 0 if tasks are still ready, else until the nearest timer, or
+//! forever); wake the tasks whose fds or timers fired and handle cross-thread
+//! messages; repeat until the main task is done.
+//!
+//! Park protocol: a task that must wait calls [`Scheduler::park`], which bumps
+//! its park sequence number, lets the caller register wakers tagged with that
+//! number, arms a timer for the effective deadline, and suspends. Any wake
+//! names `(task, seq)`; a wake for an older park is ignored, so timers, fd
+//! events and cross-thread messages can never wake the wrong wait.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corio_coro::CoroutineResult;
+use slab::Slab;
+
+use crate::reactor::{Reactor, Waiter};
+use crate::remote::{Msg, Remote};
+use crate::task::{State, Task, WaitKind, Wake};
+use crate::timer::Timers;
+
+scoped_tls::scoped_thread_local!(pub(crate) static SCHED: Scheduler);
+
+/// Ready tasks resumed before the loop polls I/O and timers again, so a
+/// coroutine that never blocks cannot starve I/O. Large enough that the
+/// `epoll_wait(0)` it costs is noise per switch, small enough to keep I/O
+/// latency in the microseconds.
+pub(crate) const BUDGET: usize = 256;
+
+/// Epoll token of the scheduler's own eventfd (no fd has this number).
+const REMOTE_TOKEN: u64 = u64::MAX;
+
+/// Events fetched per `epoll_wait`.
+const EVENTS: usize = 1024;
+
+/// Number of blocking-pool threads alive in the process; they are ours and
+/// cannot wake a coroutine except through `Remote::pending` jobs, so the
+/// deadlock check does not count them as "someone else who could wake us".
+pub(crate) static POOL_THREADS: std::sync::atomic::AtomicUsize =
+    std::sync::atomic::AtomicUsize::new(0);
+
+/// Scheduler-wide counters.
+#[derive(Default)]
+struct Counters {
+    switches: Cell<u64>,
+    epoll_waits: Cell<u64>,
+    /// Tasks currently parked on an fd.
+    io_waiters: Cell<usize>,
+}
+
+pub(crate) struct Scheduler {
+    /// Tasks not yet finished, by key (`Task::key`).
+    pub(crate) tasks: RefCell<Slab<Rc<Task>>>,
+    /// Ready tasks, FIFO.
+    runq: RefCell<VecDeque<Rc<Task>>>,
+    /// The task being resumed, or null; its `Rc` is held by the run loop.
+    current: Cell<*const Task>,
+    pub(crate) timers: RefCell<Timers>,
+    pub(crate) reactor: RefCell<Reactor>,
+    pub(crate) remote: Arc<Remote>,
+    /// Reusable buffers (no allocation per loop turn).
+    events: RefCell<Vec<libc::epoll_event>>,
+    wake_buf: RefCell<Vec<Waiter>>,
+    msg_buf: RefCell<Vec<Msg>>,
+    /// Time at the last loop turn; a cheap clock for diagnostics.
+    pub(crate) now: Cell<Instant>,
+    /// Set while the scheduler unwinds leftover coroutines: parks fail at
+    /// once with `Cancelled` instead of suspending.
+    shutting_down: Cell<bool>,
+    /// Default stack size for spawns (already checked and rounded).
+    pub(crate) stack_size: usize,
+    /// Whether the deadlock check may run (single-thread `run`).
+    detect_deadlock: bool,
+    counters: Counters,
+}
+
+impl Scheduler {
+    pub(crate) fn new(stack_size: usize, detect_deadlock: bool) -> io::Result<Scheduler> {
+        let reactor = Reactor::new()?;
+        let remote = Arc::new(Remote::new()?);
+        reactor.epoll.add(
+            std::os::fd::AsRawFd::as_raw_fd(&remote.eventfd),
+            REMOTE_TOKEN,
+        )?;
+        Ok(Scheduler {
+            tasks: RefCell::new(Slab::new()),
+            runq: RefCell::new(VecDeque::new()),
+            current: Cell::new(std::ptr::null()),
+            timers: RefCell::new(Timers::default()),
+            reactor: RefCell::new(reactor),
+            remote,
+            events: RefCell::new(Vec::with_capacity(EVENTS)),
+            wake_buf: RefCell::new(Vec::new()),
+            msg_buf: RefCell::new(Vec::new()),
+            now: Cell::new(Instant::now()),
+            shutting_down: Cell::new(false),
+            stack_size: corio_coro::stack::checked_stack_size(stack_size)?,
+            detect_deadlock,
+            counters: Counters::default(),
+        })
+    }
+
+    /// Runs `f` with the scheduler of this thread, if one is running.
+    #[inline]
+    pub(crate) fn with<R>(f: impl FnOnce(Option<&Scheduler>) -> R) -> R {
+        if SCHED.is_set() {
+            SCHED.with(|s| f(Some(s)))
+        } else {
+            f(None)
+        }
+    }
+
+    /// The task being resumed, if the caller runs inside a coroutine of this
+    /// scheduler.
+    #[inline]
+    pub(crate) fn current(&self) -> Option<&Task> {
+        // SAFETY: `current` is non-null only while the run loop (or teardown)
+        // holds an `Rc` of that task and resumes it.
+        unsafe { self.current.get().as_ref() }
+    }
+
+    /// A new strong reference to the current task.
+    pub(crate) fn current_rc(&self) -> Option<Rc<Task>> {
+        let ptr = self.current.get();
+        if ptr.is_null() {
+            return None;
+        }
+        // SAFETY: `ptr` came from `Rc::as_ptr` of an `Rc` the run loop keeps
+        // alive while the task runs; adding a strong count before
+        // `from_raw` yields a second, independent `Rc`.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Some(Rc::from_raw(ptr))
+        }
+    }
+
+    /// Adds a new task to the table and the back of the run queue.
+    pub(crate) fn add_task(&self, task: Rc<Task>) {
+        let key = self.tasks.borrow_mut().insert(task.clone());
+        task.key.set(key);
+        self.runq.borrow_mut().push_back(task);
+    }
+
+    /// Puts the current task at the back of the run queue and switches away.
+    pub(crate) fn yield_current(&self) {
+        let Some(task) = self.current_rc() else {
+            return;
+        };
+        task.state.set(State::Ready);
+        self.runq.borrow_mut().push_back(task);
+        self.suspend();
+    }
+
+    /// Switches from the current task back to the run loop.
+    fn suspend(&self) {
+        let task = self.current().expect("suspend outside a coroutine");
+        let yielder = task.yielder.get();
+        debug_assert!(!yielder.is_null());
+        // SAFETY: the yielder lives on the coroutine's own stack for its
+        // whole life, and we are running on that stack right now.
+        unsafe { (*yielder).suspend(()) };
+    }
+
+    /// Parks the current task until woken, the deadline (or the task's
+    /// deadline scope) passes, or it is cancelled.
+    ///
+    /// `arm(task, seq)` registers whatever will wake it (tagged with `seq`)
+    /// and returns `Ok(false)` if the wait turned out unnecessary.
+    pub(crate) fn park(
+        &self,
+        deadline: Option<Instant>,
+        kind: WaitKind,
+        arm: impl FnOnce(&Rc<Task>, u32) -> io::Result<bool>,
+    ) -> Result<(), ParkError> {
+        let task = self
+            .current_rc()
+            .expect("corio: a blocking call parked outside a coroutine");
+        if self.shutting_down.get() {
+            return Err(ParkError::Cancelled);
+        }
+        if task.cancel_pending.replace(false) {
+            return Err(ParkError::Cancelled);
+        }
+        let scope = task.scope_deadline.get();
+        let (effective, from_scope) = match (deadline, scope) {
+            (Some(d), Some(s)) if s < d => (Some(s), true),
+            (Some(d), _) => (Some(d), false),
+            (None, s) => (s, s.is_some()),
+        };
+        if let Some(d) = effective {
+            if d <= Instant::now() {
+                return Err(if from_scope {
+                    ParkError::Deadline
+                } else {
+                    ParkError::TimedOut
+                });
+            }
+        }
+        let seq = task.seq.get().wrapping_add(1);
+        task.seq.set(seq);
+        match arm(&task, seq) {
+            Ok(true) => {}
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(ParkError::Io(e)),
+        }
+        task.state.set(State::Parked);
+        task.waiting.set(kind);
+        task.since.set(Some(self.now.get()));
+        if let WaitKind::Io { .. } = kind {
+            self.counters
+                .io_waiters
+                .set(self.counters.io_waiters.get() + 1);
+        }
+        if let Some(d) = effective {
+            let key = self.timers.borrow_mut().insert(d, task.clone(), seq);
+            task.timer.set(Some(key));
+        }
+        drop(task);
+        self.suspend();
+        let task = self.current().expect("resumed task is current");
+        match task.wake.get() {
+            Wake::Notified => Ok(()),
+            Wake::TimedOut if from_scope => Err(ParkError::Deadline),
+            Wake::TimedOut => Err(ParkError::TimedOut),
+            Wake::Cancelled => Err(ParkError::Cancelled),
+            Wake::Closed => Err(ParkError::Closed),
+        }
+    }
+
+    /// Makes `task` ready if it is still in park `seq`; otherwise does
+    /// nothing (the wake is stale).
+    pub(crate) fn wake(&self, task: &Rc<Task>, seq: u32, why: Wake) {
+        if task.state.get() != State::Parked || task.seq.get() != seq {
+            return;
+        }
+        task.state.set(State::Ready);
+        task.wake.set(why);
+        if let Some(key) = task.timer.take() {
+            self.timers.borrow_mut().remove(key);
+        }
+        if let WaitKind::Io { .. } = task.waiting.replace(WaitKind::Nothing) {
+            self.counters
+                .io_waiters
+                .set(self.counters.io_waiters.get() - 1);
+        }
+        self.runq.borrow_mut().push_back(task.clone());
+    }
+
+    /// Wakes the task at `key` if it is the task `id` and still in park
+    /// `seq` (cross-thread wakes and `Waker`s name tasks this way).
+    pub(crate) fn wake_key(&self, key: usize, id: u64, seq: u32, why: Wake) {
+        let task = match self.tasks.borrow().get(key) {
+            Some(t) if t.id == id => t.clone(),
+            _ => return,
+        };
+        self.wake(&task, seq, why);
+    }
+
+    /// Requests cancellation of `task` (see `JoinHandle::cancel`).
+    pub(crate) fn cancel(&self, task: &Rc<Task>) {
+        match task.state.get() {
+            State::Done => {}
+            State::Parked => self.wake(task, task.seq.get(), Wake::Cancelled),
+            State::Ready | State::Running => task.cancel_pending.set(true),
+        }
+    }
+
+    /// Forgets `fd` in the reactor and wakes its waiters with `Closed`.
+    pub(crate) fn deregister_fd(&self, fd: i32) {
+        let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
+        self.reactor.borrow_mut().deregister(fd, &mut buf);
+        for (task, seq) in buf.drain(..) {
+            self.wake(&task, seq, Wake::Closed);
+        }
+        *self.wake_buf.borrow_mut() = buf;
+    }
+
+    /// Resumes one ready task until it parks, yields or finishes.
+    fn resume(&self, task: Rc<Task>) {
+        task.state.set(State::Running);
+        self.current.set(Rc::as_ptr(&task));
+        let result = {
+            let mut coro = task.coro.borrow_mut();
+            coro.as_mut()
+                .expect("a ready task has a coroutine")
+                .resume(())
+        };
+        self.current.set(std::ptr::null());
+        self.counters.switches.set(self.counters.switches.get() + 1);
+        if let CoroutineResult::Return(result) = result {
+            self.finish(&task, result);
+        }
+    }
+
+    fn finish(&self, task: &Rc<Task>, result: std::thread::Result<()>) {
+        task.state.set(State::Done);
+        if let Err(payload) = result {
+            *task.panic.borrow_mut() = Some(payload);
+        }
+        // Drop the coroutine now: its stack goes back to the pool.
+        let coro = task.coro.borrow_mut().take();
+        drop(coro);
+        self.tasks.borrow_mut().try_remove(task.key.get());
+        let joiners = std::mem::take(&mut *task.joiners.borrow_mut());
+        for (joiner, seq) in joiners {
+            self.wake(&joiner, seq, Wake::Notified);
+        }
+    }
+
+    /// Runs the loop until `main` is done.
+    pub(crate) fn run_until(&self, main: &Rc<Task>) {
+        loop {
+            for _ in 0..BUDGET {
+                let next = self.runq.borrow_mut().pop_front();
+                match next {
+                    Some(task) => self.resume(task),
+                    None => break,
+                }
+            }
+            if main.state.get() == State::Done {
+                return;
+            }
+            self.turn();
+        }
+    }
+
+    /// One turn of I/O and timers: poll epoll, dispatch events, messages and
+    /// expired timers.
+    fn turn(&self) {
+        let timeout = if !self.runq.borrow().is_empty() {
+            0
+        } else {
+            match self.timers.borrow().next_deadline() {
+                Some(d) => ms_until_ceil(d, Instant::now()),
+                None => -1,
+            }
+        };
+        if timeout < 0 && self.deadlocked() {
+            panic!(
+                "corio: deadlock: every coroutine is parked and nothing can wake any of them \
+                 (no ready coroutine, no timer, no fd wait, no cross-thread wakeup pending)\n{}",
+                crate::diag::dump_of(self)
+            );
+        }
+        let mut events = self.events.borrow_mut();
+        if let Err(e) = self.reactor.borrow().epoll.wait(&mut events, timeout) {
+            panic!("corio: epoll_wait failed: {e}");
+        }
+        self.counters
+            .epoll_waits
+            .set(self.counters.epoll_waits.get() + 1);
+        let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
+        let mut remote = false;
+        {
+            let mut reactor = self.reactor.borrow_mut();
+            for ev in events.iter() {
+                let (token, bits) = (ev.u64, ev.events);
+                if token == REMOTE_TOKEN {
+                    remote = true;
+                } else {
+                    reactor.dispatch(token, bits, &mut buf);
+                }
+            }
+        }
+        drop(events);
+        for (task, seq) in buf.drain(..) {
+            self.wake(&task, seq, Wake::Notified);
+        }
+        *self.wake_buf.borrow_mut() = buf;
+        if remote {
+            self.handle_messages();
+        }
+        let now = Instant::now();
+        self.now.set(now);
+        if self.timers.borrow().len() > 0 {
+            loop {
+                let expired = self.timers.borrow_mut().pop_expired(now);
+                let Some((task, seq)) = expired else { break };
+                task.timer.set(None);
+                self.wake(&task, seq, Wake::TimedOut);
+            }
+        }
+    }
+
+    fn handle_messages(&self) {
+        let mut msgs = std::mem::take(&mut *self.msg_buf.borrow_mut());
+        self.remote.take(&mut msgs);
+        for msg in msgs.drain(..) {
+            match msg {
+                Msg::Wake { key, id, seq } => self.wake_key(key, id, seq, Wake::Notified),
+                Msg::Run(f) => f(),
+            }
+        }
+        *self.msg_buf.borrow_mut() = msgs;
+    }
+
+    /// True when nothing can ever wake any task: no I/O wait, no timer, no
+    /// pending cross-thread work, and no other thread in the process that
+    /// could call into a shared primitive.
+    #[cold]
+    fn deadlocked(&self) -> bool {
+        if !self.detect_deadlock
+            || self.counters.io_waiters.get() > 0
+            || self
+                .remote
+                .pending
+                .load(std::sync::atomic::Ordering::Acquire)
+                > 0
+            || !self.remote.is_empty()
+        {
+            return false;
+        }
+        let pool = POOL_THREADS.load(std::sync::atomic::Ordering::Acquire);
+        matches!(crate::sys::process_threads(), Some(n) if n <= 1 + pool)
+    }
+
+    /// Unwinds every coroutine still alive (destructors run), then drops all
+    /// timers and waiters. Parks fail with `Cancelled` meanwhile.
+    pub(crate) fn teardown(&self) {
+        self.shutting_down.set(true);
+        loop {
+            let tasks: Vec<Rc<Task>> = self.tasks.borrow_mut().drain().collect();
+            self.runq.borrow_mut().clear();
+            if tasks.is_empty() {
+                break;
+            }
+            for task in &tasks {
+                task.state.set(State::Done);
+                self.current.set(Rc::as_ptr(task));
+                let coro = task.coro.borrow_mut().take();
+                drop(coro);
+                self.current.set(std::ptr::null());
+                task.joiners.borrow_mut().clear();
+            }
+        }
+        self.timers.borrow_mut().clear();
+        self.reactor.borrow_mut().clear_waiters();
+        drop(self.remote.close());
+    }
+
+    pub(crate) fn switches(&self) -> u64 {
+        self.counters.switches.get()
+    }
+
+    pub(crate) fn epoll_waits(&self) -> u64 {
+        self.counters.epoll_waits.get()
+    }
+}
+
+/// Why a park ended without a wake.
+#[derive(Debug)]
+pub(crate) enum ParkError {
+    /// The call's own timeout passed.
+    TimedOut,
+    /// The enclosing `with_deadline` scope's deadline passed.
+    Deadline,
+    /// The task was cancelled (or the scheduler is shutting down).
+    Cancelled,
+    /// The fd waited on was closed.
+    Closed,
+    /// Registering the wait failed.
+    Io(io::Error),
+}
+
+impl From<ParkError> for io::Error {
+    fn from(e: ParkError) -> io::Error {
+        match e {
+            ParkError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, "operation timed out"),
+            ParkError::Deadline => io::Error::new(
+                io::ErrorKind::TimedOut,
+                "deadline of the enclosing scope passed",
+            ),
+            ParkError::Cancelled => {
+                io::Error::new(io::ErrorKind::Interrupted, "coroutine cancelled")
+            }
+            ParkError::Closed => io::Error::from_raw_os_error(libc::EBADF),
+            ParkError::Io(e) => e,
+        }
+    }
+}
+
+/// Milliseconds from `now` until `deadline`, rounded up so that a timer never
+/// fires early; 0 if already due, capped at `i32::MAX`.
+pub(crate) fn ms_until_ceil(deadline: Instant, now: Instant) -> i32 {
+    let left = deadline.saturating_duration_since(now);
+    let ms = left.as_nanos().div_ceil(1_000_000);
+    ms.min(i32::MAX as u128) as i32
+}

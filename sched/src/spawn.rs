@@ -1,0 +1,287 @@
+//! Starting coroutines: `run`, `spawn`, `Builder`, and `JoinHandle`.
+
+use std::cell::Cell;
+use std::io;
+use std::marker::PhantomData;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use corio_coro::{Coroutine, Yielder, stack};
+
+use crate::scheduler::{SCHED, Scheduler};
+use crate::task::{State, Task, WaitKind};
+
+/// Runs `f` as the main coroutine of a new scheduler on the current thread
+/// and returns its value when it returns.
+///
+/// Coroutines still alive when `f` returns are cancelled: their stacks are
+/// unwound and their destructors run before `run` returns. A panic in `f` is
+/// propagated to the caller of `run`.
+///
+/// # Panics
+/// Panics if called inside a coroutine (or anywhere a scheduler already runs
+/// on this thread), if the scheduler cannot be created (no epoll), and with a
+/// "deadlock" message and a dump of every coroutine if all coroutines park
+/// with nothing left that could wake them.
+///
+/// ```
+/// let n = corio_sched::run(|| {
+///     let h = corio_sched::spawn(|| 20);
+///     h.join().unwrap() + 22
+/// });
+/// assert_eq!(n, 42);
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    run_with(stack::DEFAULT_STACK_SIZE, true, f)
+}
+
+/// `run` with a default stack size and deadlock detection switch (the
+/// multi-thread runtime turns detection off: other schedulers may wake us).
+#[doc(hidden)]
+pub fn run_with<F, T>(stack_size: usize, detect_deadlock: bool, f: F) -> T
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    assert!(
+        !SCHED.is_set(),
+        "corio::run called inside a running corio scheduler (nested runtimes would deadlock); \
+         use corio::spawn to start more coroutines instead"
+    );
+    let sched = Scheduler::new(stack_size, detect_deadlock)
+        .unwrap_or_else(|e| panic!("corio::run: cannot create the scheduler: {e}"));
+    SCHED.set(&sched, || {
+        let main = spawn_in(&sched, Some(Arc::from("main")), sched.stack_size, f)
+            .unwrap_or_else(|e| panic!("corio::run: cannot start the main coroutine: {e}"));
+        struct Teardown<'a>(&'a Scheduler);
+        impl Drop for Teardown<'_> {
+            fn drop(&mut self) {
+                self.0.teardown();
+            }
+        }
+        let teardown = Teardown(&sched);
+        sched.run_until(&main.task);
+        drop(teardown);
+        match main.take_result() {
+            Ok(v) => v,
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    })
+}
+
+/// Spawns a coroutine on the current thread's scheduler.
+///
+/// The closure need not be `Send`: coroutines never leave their thread.
+///
+/// # Panics
+/// Panics if called outside a running scheduler ("call it inside
+/// `corio::run`"), or if no stack can be mapped (see [`Builder::spawn`] for
+/// the fallible form).
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    match Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(e) => panic!("corio::spawn: {e}"),
+    }
+}
+
+/// Configures a coroutine before spawning it, like `std::thread::Builder`.
+#[derive(Debug, Clone, Default)]
+pub struct Builder {
+    name: Option<Arc<str>>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the scheduler's default stack size and no name.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the coroutine (shown by `dump()` and in overflow reports).
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(Arc::from(name.into()));
+        self
+    }
+
+    /// Sets the stack size in bytes (rounded up to pages).
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    /// Spawns the coroutine on the current thread's scheduler.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a stack size outside 16 KiB..=1 GiB; an error
+    /// naming `vm.max_map_count` when no stack can be mapped; `Other` when
+    /// called outside a running scheduler.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + 'static,
+        T: 'static,
+    {
+        Scheduler::with(|s| {
+            let Some(s) = s else {
+                return Err(io::Error::other(
+                    "spawn called outside a corio runtime; call it inside corio::run",
+                ));
+            };
+            let size = match self.stack_size {
+                Some(size) => stack::checked_stack_size(size)?,
+                None => s.stack_size,
+            };
+            spawn_in(s, self.name, size, f)
+        })
+    }
+}
+
+pub(crate) fn spawn_in<F, T>(
+    sched: &Scheduler,
+    name: Option<Arc<str>>,
+    size: usize,
+    f: F,
+) -> io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + 'static,
+    T: 'static,
+{
+    let slot: Rc<Cell<Option<T>>> = Rc::new(Cell::new(None));
+    let out = slot.clone();
+    let coro = Coroutine::with_checked_size(name, size, move |y: &Yielder<(), ()>, ()| {
+        SCHED.with(|s| {
+            let task = s.current().expect("a starting coroutine is current");
+            task.yielder.set(y);
+        });
+        out.set(Some(f()));
+    })?;
+    let task = Rc::new(Task::new(coro));
+    sched.add_task(task.clone());
+    Ok(JoinHandle {
+        task,
+        slot,
+        _not_send: PhantomData,
+    })
+}
+
+/// An owned permission to join a coroutine (wait for it and take its
+/// result). Dropping it detaches the coroutine, which keeps running.
+///
+/// Like the coroutine itself, a `JoinHandle` stays on its thread.
+pub struct JoinHandle<T> {
+    pub(crate) task: Rc<Task>,
+    /// Where the coroutine stores its return value.
+    slot: Rc<Cell<Option<T>>>,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<T> JoinHandle<T> {
+    /// The coroutine's process-unique id.
+    pub fn id(&self) -> u64 {
+        self.task.id
+    }
+
+    /// The coroutine's name, if it has one.
+    pub fn name(&self) -> Option<&str> {
+        self.task.name.as_deref()
+    }
+
+    /// Whether the coroutine has finished (returned or panicked).
+    pub fn is_finished(&self) -> bool {
+        self.task.state.get() == State::Done
+    }
+
+    /// Requests cancellation: if the coroutine is parked in a blocking call
+    /// (`sleep`, `wait_fd`, `join`, a sync primitive, a hooked libc call),
+    /// that call returns `ErrorKind::Interrupted` (EINTR for hooked calls;
+    /// `sleep` returns early). If it is ready or running, its next blocking
+    /// call does. The request is delivered once; a coroutine that ignores it
+    /// runs on normally.
+    pub fn cancel(&self) {
+        Scheduler::with(|s| {
+            if let Some(s) = s {
+                s.cancel(&self.task);
+            }
+        });
+    }
+
+    /// Waits until the coroutine finishes, without taking its result.
+    ///
+    /// # Errors
+    /// `Interrupted` if the waiting coroutine is cancelled, `TimedOut` if its
+    /// deadline scope passes, `WouldBlock` when called outside a coroutine of
+    /// this scheduler while the coroutine is unfinished, `Deadlock` when a
+    /// coroutine waits for itself.
+    pub fn wait(&self) -> io::Result<()> {
+        if self.is_finished() {
+            return Ok(());
+        }
+        Scheduler::with(|s| {
+            let Some(s) = s.filter(|s| s.current().is_some()) else {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "JoinHandle::join of an unfinished coroutine called outside a coroutine",
+                ));
+            };
+            if s.current().map(|t| t.id) == Some(self.task.id) {
+                return Err(io::Error::new(
+                    io::ErrorKind::Deadlock,
+                    "a coroutine cannot join itself",
+                ));
+            }
+            let target = &self.task;
+            s.park(None, WaitKind::Join(target.id), |me, seq| {
+                if target.state.get() == State::Done {
+                    return Ok(false);
+                }
+                target.joiners.borrow_mut().push((me.clone(), seq));
+                Ok(true)
+            })
+            .map_err(io::Error::from)
+        })
+    }
+
+    /// Waits for the coroutine to finish and returns its result: `Ok(value)`,
+    /// or `Err(payload)` if it panicked (like `std::thread::JoinHandle`).
+    ///
+    /// If the joining coroutine is cancelled or its deadline scope passes
+    /// while waiting, the result is `Err` with an `io::Error` payload of kind
+    /// `Interrupted` / `TimedOut` (use [`JoinHandle::wait`] to tell these
+    /// apart without consuming the handle).
+    pub fn join(self) -> std::thread::Result<T> {
+        if let Err(e) = self.wait() {
+            return Err(Box::new(e));
+        }
+        self.take_result()
+    }
+
+    fn take_result(&self) -> std::thread::Result<T> {
+        if let Some(v) = self.slot.take() {
+            return Ok(v);
+        }
+        match self.task.panic.borrow_mut().take() {
+            Some(payload) => Err(payload),
+            None => Err(Box::new(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "coroutine was cancelled before it returned a value",
+            ))),
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinHandle")
+            .field("id", &self.task.id)
+            .field("name", &self.task.name)
+            .field("state", &self.task.state.get())
+            .finish()
+    }
+}

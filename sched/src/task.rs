@@ -1,0 +1,117 @@
+//! The scheduler's record of one coroutine.
+//!
+//! A `Task` is shared (`Rc`) between the scheduler's task table, the run
+//! queue, timers, fd waiter lists and `JoinHandle`s, all on one thread. Its
+//! fields are `Cell`s so that any of them can update it without a borrow.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corio_coro::{Coroutine, Yielder};
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    /// In the run queue.
+    Ready,
+    /// Being resumed by the scheduler right now.
+    Running,
+    /// Suspended until a waker, a timer, an fd or a cancel wakes it.
+    Parked,
+    /// Returned or panicked; its coroutine is gone.
+    Done,
+}
+
+/// Why a parked task was woken; read by the parking call when it resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Its waker fired (or its fd became ready).
+    Notified,
+    /// Its deadline passed.
+    TimedOut,
+    /// `JoinHandle::cancel` was called.
+    Cancelled,
+    /// The fd it waited on was closed.
+    Closed,
+}
+
+/// What a parked task waits for, shown by `dump()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitKind {
+    /// Not waiting.
+    Nothing,
+    /// Readiness of an fd (read and/or write).
+    Io {
+        /// The file descriptor.
+        fd: i32,
+        /// Waiting for readability.
+        read: bool,
+        /// Waiting for writability.
+        write: bool,
+    },
+    /// A sleep or timer.
+    Sleep,
+    /// Another coroutine to finish.
+    Join(u64),
+    /// A synchronisation primitive (the name says which).
+    Sync(&'static str),
+}
+
+pub(crate) struct Task {
+    /// Process-unique id (the coroutine's id).
+    pub(crate) id: u64,
+    /// Optional user-given name.
+    pub(crate) name: Option<Arc<str>>,
+    /// Key in the scheduler's task table while not `Done`.
+    pub(crate) key: Cell<usize>,
+    /// The coroutine; `None` once finished (its stack is back in the pool).
+    pub(crate) coro: RefCell<Option<Coroutine<(), (), ()>>>,
+    /// The coroutine's yielder, valid from its first resume until it ends.
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    pub(crate) state: Cell<State>,
+    /// Incremented at every park; a wake names the park it is for, so a late
+    /// wake (timer, fd event, cross-thread message) never hits a later park.
+    pub(crate) seq: Cell<u32>,
+    /// Set by whoever woke the task, read when its park call returns.
+    pub(crate) wake: Cell<Wake>,
+    /// A cancel that has not been delivered to a blocking call yet.
+    pub(crate) cancel_pending: Cell<bool>,
+    /// Earliest deadline of the `with_deadline` scopes the task is inside.
+    pub(crate) scope_deadline: Cell<Option<Instant>>,
+    /// Key of the timer armed for the current park, if any.
+    pub(crate) timer: Cell<Option<usize>>,
+    /// What the current park waits for (diagnostics).
+    pub(crate) waiting: Cell<WaitKind>,
+    /// Loop time at which the current park began (diagnostics).
+    pub(crate) since: Cell<Option<Instant>>,
+    /// Panic payload, when the coroutine panicked and nobody joined yet.
+    pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
+    /// Tasks parked in `JoinHandle::join`/`wait` on this one, with their
+    /// park seq; woken when it finishes.
+    pub(crate) joiners: RefCell<Vec<(Rc<Task>, u32)>>,
+}
+
+impl Task {
+    pub(crate) fn new(coro: Coroutine<(), (), ()>) -> Task {
+        Task {
+            id: coro.id(),
+            name: coro.name().cloned(),
+            key: Cell::new(usize::MAX),
+            coro: RefCell::new(Some(coro)),
+            yielder: Cell::new(std::ptr::null()),
+            state: Cell::new(State::Ready),
+            seq: Cell::new(0),
+            wake: Cell::new(Wake::Notified),
+            cancel_pending: Cell::new(false),
+            scope_deadline: Cell::new(None),
+            timer: Cell::new(None),
+            waiting: Cell::new(WaitKind::Nothing),
+            since: Cell::new(None),
+            panic: RefCell::new(None),
+            joiners: RefCell::new(Vec::new()),
+        }
+    }
+}
