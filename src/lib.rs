@@ -40,7 +40,7 @@ pub use corio_sched as sched;
 
 pub use corio_coro::coroutine_local;
 pub use corio_sched::{
-    Builder, CoroutineInfo, Interest, JoinHandle, Stats, current, current_deadline, deregister_fd,
-    dump, run, sleep, sleep_until, spawn, stats, try_sleep, wait_fd, with_deadline, with_timeout,
-    yield_now,
+    Builder, CoroutineInfo, Handle, Interest, JoinHandle, RemoteJoinHandle, Runtime,
+    RuntimeBuilder, Stats, current, current_deadline, deregister_fd, dump, run, sleep, sleep_until,
+    spawn, stats, try_sleep, unblock, wait_fd, with_deadline, with_timeout, yield_now,
 };

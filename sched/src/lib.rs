@@ -40,17 +40,24 @@
 //! `Interrupted`; [`with_deadline`] makes every blocking call in a scope
 //! return `TimedOut` at the deadline.
 //!
+//! # Threads
+//! [`Runtime`] runs one scheduler per thread; [`Handle::spawn`] starts
+//! `Send` work on another scheduler thread; [`unblock`] runs blocking
+//! closures on a thread pool while the coroutine parks.
+//!
 //! # Diagnostics
 //! [`stats`] and [`dump`]; when every coroutine is parked and nothing can
 //! wake any, [`run`] panics with a "deadlock" message and the dump.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod blocking;
 mod diag;
 mod io;
 pub mod park;
 mod reactor;
 mod remote;
+mod runtime;
 mod scheduler;
 mod spawn;
 mod sys;
@@ -58,8 +65,10 @@ mod task;
 mod time;
 mod timer;
 
+pub use blocking::unblock;
 pub use diag::{Stats, dump, stats};
 pub use io::{Interest, deregister_fd, wait_fd};
+pub use runtime::{Handle, RemoteJoinHandle, Runtime, RuntimeBuilder};
 pub use spawn::{Builder, JoinHandle, run, run_with, spawn};
 pub use task::WaitKind;
 pub use time::{

@@ -35,8 +35,6 @@ pub(crate) struct Reactor {
     pub(crate) epoll: Epoll,
     /// Indexed by fd number; grows on demand.
     fds: Vec<FdEntry>,
-    /// Number of registered fds.
-    registered: usize,
 }
 
 /// Outcome of preparing a wait.
@@ -56,12 +54,7 @@ impl Reactor {
         Ok(Reactor {
             epoll: Epoll::new()?,
             fds: Vec::new(),
-            registered: 0,
         })
-    }
-
-    pub(crate) fn registered(&self) -> usize {
-        self.registered
     }
 
     /// Registers `fd` if needed and adds `waiter` to its read and/or write
@@ -81,10 +74,7 @@ impl Reactor {
         if !entry.registered {
             let token = u64::from(entry.generation) << 32 | idx as u64;
             match self.epoll.add(fd, token) {
-                Ok(()) => {
-                    entry.registered = true;
-                    self.registered += 1;
-                }
+                Ok(()) => entry.registered = true,
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
                     return Ok(Prepared::AlwaysReady);
                 }
@@ -129,7 +119,6 @@ impl Reactor {
         if entry.registered {
             self.epoll.delete(fd);
             entry.registered = false;
-            self.registered -= 1;
         }
         entry.generation = entry.generation.wrapping_add(1);
         out.extend(entry.readers.drain(..).filter(is_live));

@@ -83,8 +83,4 @@ impl Remote {
         self.alive.store(false, Ordering::Release);
         std::mem::take(&mut *inbox)
     }
-
-    pub(crate) fn is_alive(&self) -> bool {
-        self.alive.load(Ordering::Acquire)
-    }
 }

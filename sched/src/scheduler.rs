@@ -79,6 +79,8 @@ pub(crate) struct Scheduler {
     pub(crate) stack_size: usize,
     /// Whether the deadlock check may run (single-thread `run`).
     detect_deadlock: bool,
+    /// Set by a stop message: the loop of a worker thread ends.
+    stop: Cell<bool>,
     counters: Counters,
 }
 
@@ -104,6 +106,7 @@ impl Scheduler {
             shutting_down: Cell::new(false),
             stack_size: corio_coro::stack::checked_stack_size(stack_size)?,
             detect_deadlock,
+            stop: Cell::new(false),
             counters: Counters::default(),
         })
     }
@@ -315,8 +318,9 @@ impl Scheduler {
         }
     }
 
-    /// Runs the loop until `main` is done.
-    pub(crate) fn run_until(&self, main: &Rc<Task>) {
+    /// Runs the loop until `main` is done, or, without a main task, until
+    /// [`Scheduler::request_stop`] (runtime worker threads).
+    pub(crate) fn run_until(&self, main: Option<&Rc<Task>>) {
         loop {
             for _ in 0..BUDGET {
                 let next = self.runq.borrow_mut().pop_front();
@@ -325,7 +329,8 @@ impl Scheduler {
                     None => break,
                 }
             }
-            if main.state.get() == State::Done {
+            let main_done = main.is_some_and(|m| m.state.get() == State::Done);
+            if main_done || self.stop.get() {
                 return;
             }
             self.turn();
@@ -444,6 +449,16 @@ impl Scheduler {
         self.timers.borrow_mut().clear();
         self.reactor.borrow_mut().clear_waiters();
         drop(self.remote.close());
+    }
+
+    /// Whether leftover coroutines are being unwound.
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.get()
+    }
+
+    /// Makes `run_until` return after the current turn.
+    pub(crate) fn request_stop(&self) {
+        self.stop.set(true);
     }
 
     pub(crate) fn switches(&self) -> u64 {

@@ -64,7 +64,7 @@ where
             }
         }
         let teardown = Teardown(&sched);
-        sched.run_until(&main.task);
+        sched.run_until(Some(&main.task));
         drop(teardown);
         match main.take_result() {
             Ok(v) => v,
