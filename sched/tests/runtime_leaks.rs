@@ -1,0 +1,42 @@
+//! Shutdown leaks no threads and no fds. Runs without the test harness so
+//! that no other test's threads or fds are counted.
+
+use std::time::Duration;
+
+fn count(dir: &str) -> usize {
+    std::fs::read_dir(dir).unwrap().count()
+}
+
+fn main() {
+    let threads_before = count("/proc/self/task");
+    let fds_before = count("/proc/self/fd");
+    for _ in 0..3 {
+        let rt = corio_sched::Runtime::builder().threads(4).build().unwrap();
+        let workers = rt.handles();
+        let sum = rt.block_on(move || {
+            let hs: Vec<_> = workers
+                .iter()
+                .map(|w| {
+                    w.spawn(|| {
+                        corio_sched::sleep(Duration::from_millis(5));
+                        1
+                    })
+                })
+                .collect();
+            // Leave some coroutines parked on the workers: they are unwound.
+            for w in &workers {
+                drop(w.spawn(|| corio_sched::sleep(Duration::from_secs(3600))));
+            }
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<i32>()
+        });
+        assert_eq!(sum, 3);
+    }
+    let threads_after = count("/proc/self/task");
+    let fds_after = count("/proc/self/fd");
+    assert_eq!(threads_after, threads_before, "threads leaked");
+    assert_eq!(fds_after, fds_before, "fds leaked");
+    println!(
+        "runtime_leaks: threads {threads_before} -> {threads_after}, fds {fds_before} -> {fds_after}"
+    );
+    println!("test result: ok. 1 passed; 0 failed; 0 ignored");
+}
