@@ -72,6 +72,85 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     })
 }
 
+/// Parks the calling coroutine until any of `fds` is ready for its
+/// interest, the deadline passes, or the coroutine is cancelled: the
+/// multi-fd form of [`wait_fd`], for `poll(2)`/`select(2)` emulation.
+///
+/// One park covers every fd (each is registered like in [`wait_fd`]); the
+/// caller learns which fd is ready by re-checking, e.g. with a zero-timeout
+/// `poll(2)`. A wake may be spurious. An fd epoll cannot watch (a regular
+/// file) counts as ready at once. An empty set just sleeps until the
+/// deadline (or forever, until cancelled).
+///
+/// Outside a coroutine it blocks the thread in `poll(2)`.
+///
+/// # Errors
+/// As [`wait_fd`]: `TimedOut`, `Interrupted`, `EBADF` when one of the fds is
+/// closed meanwhile (or is negative), other errors from `epoll_ctl`.
+pub fn wait_fds(
+    fds: impl IntoIterator<Item = (RawFd, Interest)> + Clone,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    if fds.clone().into_iter().any(|(fd, _)| fd < 0) {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    let in_coroutine = Scheduler::with(|s| s.is_some_and(|s| s.current().is_some()));
+    if !in_coroutine {
+        return wait_fds_blocking(fds, deadline);
+    }
+    let first = fds.clone().into_iter().next();
+    let kind = match first {
+        Some((fd, i)) => WaitKind::Io {
+            fd,
+            read: i.is_readable(),
+            write: i.is_writable(),
+        },
+        None => WaitKind::Sleep,
+    };
+    Scheduler::with(|s| {
+        let s = s.expect("checked above");
+        s.park(deadline, kind, |task, seq| {
+            let mut reactor = s.reactor.borrow_mut();
+            for (fd, i) in fds {
+                let waiter = (task.clone(), seq);
+                let prepared = reactor.prepare(fd, i.is_readable(), i.is_writable(), waiter)?;
+                if matches!(prepared, Prepared::AlwaysReady) {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .map_err(io::Error::from)
+    })
+}
+
+fn wait_fds_blocking(
+    fds: impl IntoIterator<Item = (RawFd, Interest)>,
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .into_iter()
+        .map(|(fd, i)| libc::pollfd {
+            fd,
+            events: if i.is_readable() { libc::POLLIN } else { 0 }
+                | if i.is_writable() { libc::POLLOUT } else { 0 },
+            revents: 0,
+        })
+        .collect();
+    let timeout = match deadline {
+        Some(d) => crate::scheduler::ms_until_ceil(d, Instant::now()),
+        None => -1,
+    };
+    if sys::poll_fds(&mut pfds, timeout)? {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "operation timed out",
+        ))
+    }
+}
+
 fn wait_fd_blocking(
     fd: RawFd,
     read: bool,

@@ -6,7 +6,8 @@
 //!   `wait` into a reusable event buffer.
 //! - [`EventFd`]: a non-blocking eventfd used to wake a sleeping scheduler
 //!   from another thread.
-//! - [`poll_fd`]: blocking poll(2) of one fd, for callers outside coroutines.
+//! - [`poll_fd`], [`poll_fds`]: blocking poll(2) of one or several fds, for
+//!   callers outside coroutines.
 //! - [`cvt`]: turns a `-1` return into `io::Error::last_os_error()`.
 
 use std::io;
@@ -169,6 +170,23 @@ pub(crate) fn poll_fd(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::
             if pfd.revents & libc::POLLNVAL != 0 {
                 return Err(io::Error::from_raw_os_error(libc::EBADF));
             }
+            return Ok(n > 0);
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Blocks the thread in poll(2) on several fds until one is ready or the
+/// timeout (ms, < 0 = forever) passes; returns whether one became ready.
+/// EINTR is retried with the same timeout.
+pub(crate) fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: i32) -> io::Result<bool> {
+    loop {
+        // SAFETY: `fds` is a valid, writable array of `fds.len()` pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+        if n >= 0 {
             return Ok(n > 0);
         }
         let err = io::Error::last_os_error();
