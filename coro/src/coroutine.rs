@@ -71,6 +71,30 @@ pub(crate) fn with_current_meta<R>(f: impl FnOnce(Option<&Meta>) -> R) -> R {
     f(unsafe { ptr.as_ref() })
 }
 
+/// Makes a coroutine the current one until dropped, then restores the
+/// previous one, also when a panic unwinds through the guard (resuming a
+/// finished coroutine, a panicking destructor); otherwise `CURRENT` would be
+/// left pointing at a `Meta` that may be freed.
+struct Enter {
+    /// The coroutine that was current before, restored on drop.
+    prev: *const Meta,
+}
+
+impl Enter {
+    #[inline]
+    fn new(meta: &Meta) -> Self {
+        let prev = CURRENT.with(|c| c.replace(meta));
+        Enter { prev }
+    }
+}
+
+impl Drop for Enter {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
 /// Raw pointer to the current coroutine's metadata, for the overflow signal
 /// handler (which must not touch thread-local destructors or locks).
 #[allow(dead_code)]
@@ -223,13 +247,26 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     /// Panics if the coroutine has already finished.
     #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, std::thread::Result<R>> {
-        let prev = CURRENT.with(|c| c.replace(&*self.meta));
+        let enter = Enter::new(&self.meta);
         let result = self.inner.resume(input);
-        CURRENT.with(|c| c.set(prev));
-        if let CoroutineResult::Return(_) = result {
-            self.clear_locals();
+        drop(enter);
+        match result {
+            CoroutineResult::Yield(y) => CoroutineResult::Yield(y),
+            CoroutineResult::Return(r) => self.finished(r),
         }
-        result
+    }
+
+    /// The rare end of [`resume`](Self::resume): the coroutine returned, so
+    /// its coroutine-locals are dropped now. Kept out of line so the yield
+    /// path stays short.
+    #[cold]
+    #[inline(never)]
+    fn finished(
+        &mut self,
+        result: std::thread::Result<R>,
+    ) -> CoroutineResult<Y, std::thread::Result<R>> {
+        self.clear_locals();
+        CoroutineResult::Return(result)
     }
 
     /// Whether the coroutine has finished (returned or panicked).
@@ -272,9 +309,8 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
             if taken.iter().all(Option::is_none) {
                 break;
             }
-            let prev = CURRENT.with(|c| c.replace(&*self.meta));
+            let _enter = Enter::new(&self.meta);
             drop(taken);
-            CURRENT.with(|c| c.set(prev));
         }
     }
 }
@@ -285,9 +321,8 @@ impl<I: 'static, Y: 'static, R: 'static> Drop for Coroutine<I, Y, R> {
             // Unwind the suspended stack so its destructors run, with this
             // coroutine as the current one (coroutine-locals stay reachable).
             self.meta.unwinding.set(true);
-            let prev = CURRENT.with(|c| c.replace(&*self.meta));
+            let _enter = Enter::new(&self.meta);
             self.inner.force_unwind();
-            CURRENT.with(|c| c.set(prev));
         }
         self.clear_locals();
     }

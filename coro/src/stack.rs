@@ -23,6 +23,7 @@
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 use corosensei::stack::{DefaultStack, Stack, StackPointer};
 
@@ -157,8 +158,9 @@ fn trim(p: &Pool, keep: usize) {
 ///
 /// `!Send`: it must be dropped on the thread whose pool it belongs to.
 pub struct PooledStack {
-    /// The mapping; `Some` until `Drop` hands it back to the pool.
-    stack: Option<DefaultStack>,
+    /// The mapping; taken out only by `Drop`, which hands it back to the
+    /// pool (not an `Option`, so the per-resume `base()` has no branch).
+    stack: ManuallyDrop<DefaultStack>,
     /// Usable size (excluding the guard page); the pool class it returns to.
     size: usize,
     _not_send: PhantomData<*mut ()>,
@@ -181,7 +183,7 @@ impl PooledStack {
             None => Self::map(size)?,
         };
         Ok(PooledStack {
-            stack: Some(stack),
+            stack: ManuallyDrop::new(stack),
             size,
             _not_send: PhantomData,
         })
@@ -189,7 +191,7 @@ impl PooledStack {
 
     #[cold]
     fn map(size: usize) -> io::Result<DefaultStack> {
-        let stack = DefaultStack::new(size).map_err(crate::sys::explain_map_error)?;
+        let stack = DefaultStack::new(size).map_err(|e| crate::sys::explain_map_error(e, size))?;
         // Counters are best effort during thread teardown.
         let _ = POOL.try_with(|p| p.mapped.set(p.mapped.get() + 1));
         Ok(stack)
@@ -209,9 +211,8 @@ impl PooledStack {
 
 impl Drop for PooledStack {
     fn drop(&mut self) {
-        let Some(stack) = self.stack.take() else {
-            return;
-        };
+        // SAFETY: `drop` runs once and nothing uses `self.stack` after it.
+        let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
         let size = self.size;
         // During thread teardown the pool may be gone; then the stack is
         // simply unmapped by its own destructor.
@@ -232,16 +233,16 @@ impl Drop for PooledStack {
 }
 
 // SAFETY: every accessor forwards to the `DefaultStack`, which has a guard
-// page and at least MIN_STACK_SIZE usable bytes; `stack` is only `None`
+// page and at least MIN_STACK_SIZE usable bytes; `stack` is only taken out
 // inside `drop`, after which no accessor runs.
 unsafe impl Stack for PooledStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        self.stack.as_ref().expect("stack present").base()
+        self.stack.base()
     }
 
     #[inline]
     fn limit(&self) -> StackPointer {
-        self.stack.as_ref().expect("stack present").limit()
+        self.stack.limit()
     }
 }

@@ -184,14 +184,14 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut li
         }
     }
     // Not ours: hand the fault to whoever handled it before us.
-    // SAFETY: PREV_* were initialised before this handler was installed.
-    let prev = unsafe {
-        if sig == libc::SIGBUS {
-            (*(&raw const PREV_BUS)).assume_init_ref()
-        } else {
-            (*(&raw const PREV_SEGV)).assume_init_ref()
-        }
+    let prev = if sig == libc::SIGBUS {
+        &raw const PREV_BUS
+    } else {
+        &raw const PREV_SEGV
     };
+    // SAFETY: PREV_* were initialised before this handler was installed and
+    // are never written again.
+    let prev = unsafe { (*prev).assume_init_ref() };
     let prev_handler = prev.sa_sigaction;
     if prev_handler == libc::SIG_DFL || prev_handler == libc::SIG_IGN {
         // Restore the default action and return: the faulting instruction
