@@ -22,10 +22,14 @@ fn main() {
         out.push(v);
         next = squares.resume(0);
     }
-    println!("generator yielded {out:?}, then returned {:?}", next.as_return().map(|r| r.ok()));
+    println!(
+        "generator yielded {out:?}, then returned {:?}",
+        next.as_return().map(|r| r.ok())
+    );
 
     // 2. A panic inside a coroutine is caught at its boundary.
-    let mut bad = Coroutine::<(), (), ()>::new(|_, ()| panic!("oops (this panic is expected)")).unwrap();
+    let mut bad =
+        Coroutine::<(), (), ()>::new(|_, ()| panic!("oops (this panic is expected)")).unwrap();
     match bad.resume(()) {
         CoroutineResult::Return(Err(payload)) => {
             println!("caught panic: {:?}", payload.downcast_ref::<&str>())
@@ -56,5 +60,8 @@ fn main() {
         hs.into_iter().for_each(|h| h.join().unwrap());
         n
     });
-    println!("{n} coroutines slept 100 ms each in {:?} on one thread", start.elapsed());
+    println!(
+        "{n} coroutines slept 100 ms each in {:?} on one thread",
+        start.elapsed()
+    );
 }

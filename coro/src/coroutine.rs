@@ -304,16 +304,23 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     /// Drops every coroutine-local value; values created by destructors of
     /// other values are dropped too.
     fn clear_locals(&self) {
-        loop {
+        // Like pthread's PTHREAD_DESTRUCTOR_ITERATIONS: a destructor that
+        // keeps re-creating values (e.g. by touching its own key) cannot
+        // loop forever; what is left after the last round is leaked.
+        for _ in 0..LOCAL_DESTRUCTOR_ROUNDS {
             let taken = std::mem::take(&mut *self.meta.locals.borrow_mut());
             if taken.iter().all(Option::is_none) {
-                break;
+                return;
             }
             let _enter = Enter::new(&self.meta);
             drop(taken);
         }
+        std::mem::forget(std::mem::take(&mut *self.meta.locals.borrow_mut()));
     }
 }
+
+/// Rounds of coroutine-local destruction before leftovers are leaked.
+const LOCAL_DESTRUCTOR_ROUNDS: usize = 4;
 
 impl<I: 'static, Y: 'static, R: 'static> Drop for Coroutine<I, Y, R> {
     fn drop(&mut self) {

@@ -182,3 +182,26 @@ fn values_created_by_local_destructors_are_dropped_too() {
     assert_eq!(drops.get(), 2);
     HELD.with(|h| assert!(h.borrow().is_none(), "late value landed in the thread"));
 }
+
+#[test]
+fn destructor_touching_its_own_key_does_not_hang() {
+    // Before the fix this looped forever when the coroutine ended.
+    struct Reenter;
+    impl Drop for Reenter {
+        fn drop(&mut self) {
+            SELF_TOUCH.with(|_| {});
+        }
+    }
+    corio_coro::coroutine_local! {
+        static SELF_TOUCH: Reenter = Reenter;
+    }
+    let mut co = corio_coro::Coroutine::<(), (), ()>::new(|_, ()| {
+        SELF_TOUCH.with(|_| {});
+    })
+    .unwrap();
+    assert!(matches!(
+        co.resume(()),
+        corio_coro::CoroutineResult::Return(Ok(()))
+    ));
+    assert!(co.done());
+}
