@@ -153,7 +153,14 @@ impl Scheduler {
     }
 
     /// Puts the current task at the back of the run queue and switches away.
+    ///
+    /// During teardown it returns at once: the task is being force-unwound
+    /// (a destructor yields), and suspending there would make corosensei
+    /// unwind again from inside that destructor, which aborts the process.
     pub(crate) fn yield_current(&self) {
+        if self.shutting_down.get() {
+            return;
+        }
         let Some(task) = self.current_rc() else {
             return;
         };

@@ -1,0 +1,197 @@
+//! Spawning and joining: `JoinHandle`, `Builder` (name, stack size),
+//! `current()`, and joining oneself.
+
+mod util;
+
+use std::cell::{Cell, RefCell};
+use std::hint::black_box;
+use std::io;
+use std::rc::Rc;
+use std::time::Duration;
+
+use corio_sched::{Builder, JoinHandle, current, sleep, spawn, yield_now};
+
+#[test]
+fn join_returns_the_value_and_works_in_any_order() {
+    corio_sched::run(|| {
+        let fast = spawn(|| 1);
+        let slow = spawn(|| {
+            sleep(Duration::from_millis(20));
+            2
+        });
+        assert!(!fast.is_finished());
+        assert_eq!(slow.join().unwrap(), 2);
+        assert!(fast.is_finished());
+        assert_eq!(fast.join().unwrap(), 1);
+    });
+}
+
+#[test]
+fn closures_need_not_be_send() {
+    corio_sched::run(|| {
+        let shared = Rc::new(Cell::new(0));
+        let s = shared.clone();
+        let h = spawn(move || {
+            s.set(s.get() + 1);
+            Rc::new(s.get())
+        });
+        assert_eq!(*h.join().unwrap(), 1);
+        assert_eq!(shared.get(), 1);
+    });
+}
+
+#[test]
+fn several_joiners_wait_for_one_coroutine() {
+    corio_sched::run(|| {
+        let target = Rc::new(spawn(|| sleep(Duration::from_millis(20))));
+        let joiners: Vec<_> = (0..5)
+            .map(|_| {
+                let t = target.clone();
+                spawn(move || t.wait())
+            })
+            .collect();
+        for j in joiners {
+            j.join().unwrap().unwrap();
+        }
+        assert!(target.is_finished());
+    });
+}
+
+#[test]
+fn dropping_a_handle_detaches_the_coroutine() {
+    corio_sched::run(|| {
+        let ran = Rc::new(Cell::new(false));
+        let r = ran.clone();
+        drop(spawn(move || {
+            sleep(Duration::from_millis(10));
+            r.set(true);
+        }));
+        sleep(Duration::from_millis(50));
+        assert!(ran.get());
+    });
+}
+
+#[test]
+fn builder_sets_name_and_stack_size() {
+    corio_sched::run(|| {
+        let h = Builder::new()
+            .name("worker-7")
+            .stack_size((4 << 20) + 123)
+            .spawn(|| {
+                let me = current().unwrap();
+                // Use well over the default 128 KiB of stack.
+                let big = black_box([1u8; 512 << 10]);
+                let sum: u64 = big.iter().map(|&b| u64::from(b)).sum();
+                (me.name().map(str::to_owned), me.id(), sum)
+            })
+            .unwrap();
+        assert_eq!(h.name(), Some("worker-7"));
+        let id = h.id();
+        let (name, seen_id, sum) = h.join().unwrap();
+        assert_eq!(name.as_deref(), Some("worker-7"));
+        assert_eq!(seen_id, id);
+        assert_eq!(sum, 512 << 10);
+    });
+}
+
+#[test]
+fn invalid_stack_sizes_are_invalid_input() {
+    corio_sched::run(|| {
+        for size in [0, 1, 4096, usize::MAX] {
+            let err = Builder::new().stack_size(size).spawn(|| ()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "size {size}");
+        }
+        // Nothing was spawned.
+        assert_eq!(corio_sched::stats().alive, 1);
+    });
+}
+
+#[test]
+fn current_gives_id_and_name_inside_coroutines() {
+    corio_sched::run(|| {
+        let main = current().unwrap();
+        assert_eq!(main.name(), Some("main"));
+        let anon = spawn(|| current().unwrap());
+        let named = Builder::new()
+            .name("named")
+            .spawn(|| current().unwrap())
+            .unwrap();
+        let (anon_id, named_id) = (anon.id(), named.id());
+        let anon = anon.join().unwrap();
+        let named = named.join().unwrap();
+        assert_eq!(anon.id(), anon_id);
+        assert_eq!(anon.name(), None);
+        assert_eq!(named.id(), named_id);
+        assert_eq!(named.name(), Some("named"));
+        let mut ids = [main.id(), anon_id, named_id];
+        ids.sort_unstable();
+        ids.windows(2).for_each(|w| assert_ne!(w[0], w[1]));
+        // Still the main coroutine after switching back.
+        assert_eq!(current().unwrap(), main);
+    });
+    assert_eq!(current(), None);
+}
+
+#[test]
+fn joining_oneself_is_a_deadlock_error() {
+    corio_sched::run(|| {
+        let me: Rc<RefCell<Option<JoinHandle<io::ErrorKind>>>> = Rc::default();
+        let m = me.clone();
+        let h = spawn(move || {
+            let handle = m
+                .borrow_mut()
+                .take()
+                .expect("handle stored before first run");
+            let waited = handle.wait().unwrap_err().kind();
+            let joined = handle.join().unwrap_err();
+            assert_eq!(util::io_error(&*joined).kind(), io::ErrorKind::Deadlock);
+            waited
+        });
+        let id = h.id();
+        *me.borrow_mut() = Some(h);
+        // The coroutine consumed its own handle; watch it through stats.
+        for _ in 0..10 {
+            yield_now();
+        }
+        assert!(me.borrow().is_none());
+        assert_eq!(
+            corio_sched::stats().alive,
+            1,
+            "coroutine #{id} is still alive"
+        );
+    });
+}
+
+#[test]
+fn joining_oneself_reports_deadlock_kind() {
+    corio_sched::run(|| {
+        let me: Rc<RefCell<Option<JoinHandle<()>>>> = Rc::default();
+        let result: Rc<Cell<Option<io::ErrorKind>>> = Rc::default();
+        let (m, r) = (me.clone(), result.clone());
+        let h = spawn(move || {
+            let err = m.borrow().as_ref().unwrap().wait().unwrap_err();
+            r.set(Some(err.kind()));
+        });
+        *me.borrow_mut() = Some(h);
+        while result.get().is_none() {
+            yield_now();
+        }
+        assert_eq!(result.get(), Some(io::ErrorKind::Deadlock));
+        me.borrow_mut().take().unwrap().join().unwrap();
+    });
+}
+
+#[test]
+fn join_of_a_coroutine_cancelled_by_the_end_of_run_gives_interrupted() {
+    let handle = Rc::new(RefCell::new(None));
+    let h = handle.clone();
+    corio_sched::run(move || {
+        *h.borrow_mut() = Some(spawn(|| sleep(Duration::from_secs(3600))));
+    });
+    // The coroutine was cancelled at the end of run; it never finished
+    // normally, so its result is an Interrupted error.
+    let h = handle.borrow_mut().take().unwrap();
+    assert!(h.is_finished());
+    let payload = h.join().unwrap_err();
+    assert_eq!(util::io_error(&*payload).kind(), io::ErrorKind::Interrupted);
+}
