@@ -27,7 +27,8 @@
 //! - [`coro`]: coroutines and their pooled, guarded stacks.
 //! - [`sched`]: the per-thread epoll scheduler: spawn, join, timers,
 //!   `wait_fd`, cancellation, deadlines, diagnostics.
-//! - [`net`]: coroutine sockets and the libc hooks.
+//! - [`net`]: coroutine sockets and the libc hooks (switched per coroutine
+//!   or thread with [`hooks::set_enabled`]).
 //!
 //! The everyday API is re-exported here: [`run`], [`spawn`], [`Builder`],
 //! [`JoinHandle`], [`sleep`], [`yield_now`], [`with_deadline`], [`wait_fd`].
@@ -39,6 +40,7 @@ pub use corio_net as net;
 pub use corio_sched as sched;
 
 pub use corio_coro::coroutine_local;
+pub use corio_net::hooks;
 pub use corio_sched::{
     Builder, CoroutineInfo, Handle, Interest, JoinHandle, RemoteJoinHandle, Runtime,
     RuntimeBuilder, Stats, current, current_deadline, deregister_fd, dump, run, sleep, sleep_until,
