@@ -38,6 +38,7 @@
 pub use corio_coro as coro;
 pub use corio_net as net;
 pub use corio_sched as sched;
+pub use corio_sched::sync;
 
 pub use corio_coro::coroutine_local;
 pub use corio_net::hooks;

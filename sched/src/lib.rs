@@ -60,6 +60,7 @@ mod remote;
 mod runtime;
 mod scheduler;
 mod spawn;
+pub mod sync;
 mod sys;
 mod task;
 mod time;
