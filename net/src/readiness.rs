@@ -57,6 +57,9 @@ pub(crate) struct Op {
     flags: u32,
     /// The socket-timeout deadline, computed at the first wait.
     timeout: Option<Option<Instant>>,
+    /// Called from a libc hook: parks happen under `extern "C"` frames,
+    /// which must not be unwound (`corio_sched::park::no_unwind`).
+    in_hook: bool,
 }
 
 /// Whether an error is EAGAIN/EWOULDBLOCK.
@@ -85,10 +88,20 @@ impl Op {
             mode,
             flags,
             timeout: None,
+            in_hook: false,
         };
         if mode == Mode::Coop && flags & SYS_NONBLOCK == 0 {
             op.make_nonblocking();
         }
+        op
+    }
+
+    /// Prepares an operation of a libc hook: cooperative when hooks are
+    /// enabled here, and its parks marked as not unwindable.
+    #[inline]
+    pub(crate) fn hook(fd: RawFd, dir: Dir) -> Op {
+        let mut op = Op::new(fd, dir, crate::hooks::enabled());
+        op.in_hook = true;
         op
     }
 
@@ -153,7 +166,7 @@ impl Op {
             Dir::Write => (Interest::WRITABLE, libc::POLLOUT),
         };
         match self.mode {
-            Mode::Coop => match corio_sched::wait_fd(self.fd, interest, timeout) {
+            Mode::Coop => match self.park(interest, timeout) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => match timeout {
                     Some(d) if Instant::now() >= d => {
@@ -175,6 +188,14 @@ impl Op {
                 }
             }
             Mode::Plain => Ok(()),
+        }
+    }
+
+    fn park(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        if self.in_hook {
+            corio_sched::park::no_unwind(|| corio_sched::wait_fd(self.fd, interest, deadline))
+        } else {
+            corio_sched::wait_fd(self.fd, interest, deadline)
         }
     }
 

@@ -186,3 +186,37 @@ fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) 
 pub fn in_coroutine() -> bool {
     Scheduler::with(|s| s.is_some_and(|s| s.current().is_some()))
 }
+
+/// Runs `f`, which may park the calling coroutine, marked as a region whose
+/// frames cannot unwind (for example an `extern "C"` function that std or C
+/// code called: corio's libc hooks wrap their waits in it).
+///
+/// A coroutine is normally unwound (destructors run) when its scheduler
+/// shuts down while it is parked; unwinding through a frame that cannot
+/// unwind would abort the process. A coroutine parked inside `f` at that
+/// moment is therefore leaked instead: its stack and the values on it are
+/// never freed. Cancellation is unaffected (the blocking call inside `f`
+/// returns `Interrupted`). Outside a coroutine `f` simply runs.
+pub fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
+    fn adjust(up: bool) {
+        Scheduler::with(|s| {
+            if let Some(task) = s.and_then(|s| s.current()) {
+                let depth = task.no_unwind.get();
+                task.no_unwind.set(if up {
+                    depth + 1
+                } else {
+                    depth.saturating_sub(1)
+                });
+            }
+        });
+    }
+    struct Exit;
+    impl Drop for Exit {
+        fn drop(&mut self) {
+            adjust(false);
+        }
+    }
+    adjust(true);
+    let _exit = Exit;
+    f()
+}

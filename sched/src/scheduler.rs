@@ -448,7 +448,14 @@ impl Scheduler {
                 task.state.set(State::Done);
                 self.current.set(Rc::as_ptr(task));
                 let coro = task.coro.borrow_mut().take();
-                drop(coro);
+                if task.no_unwind.get() > 0 {
+                    // Parked under frames that cannot unwind (a libc hook
+                    // called from std or C): unwinding would abort the
+                    // process, so leak the stack and what lives on it.
+                    std::mem::forget(coro);
+                } else {
+                    drop(coro);
+                }
                 self.current.set(std::ptr::null());
                 task.joiners.borrow_mut().clear();
             }

@@ -89,6 +89,10 @@ pub(crate) struct Task {
     pub(crate) since: Cell<Option<Instant>>,
     /// Panic payload, when the coroutine panicked and nobody joined yet.
     pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
+    /// Depth of `park::no_unwind` scopes the task is in: while non-zero its
+    /// stack holds frames that cannot unwind (the net layer's `extern "C"`
+    /// hooks), so teardown leaks the coroutine instead of unwinding it.
+    pub(crate) no_unwind: Cell<u32>,
     /// Tasks parked in `JoinHandle::join`/`wait` on this one, with their
     /// park seq; woken when it finishes.
     pub(crate) joiners: RefCell<Vec<(Rc<Task>, u32)>>,
@@ -111,6 +115,7 @@ impl Task {
             waiting: Cell::new(WaitKind::Nothing),
             since: Cell::new(None),
             panic: RefCell::new(None),
+            no_unwind: Cell::new(0),
             joiners: RefCell::new(Vec::new()),
         }
     }

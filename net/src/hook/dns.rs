@@ -41,26 +41,28 @@ pub unsafe extern "C" fn getaddrinfo(
         let h = unsafe { &*hints };
         (h.ai_flags, h.ai_family, h.ai_socktype, h.ai_protocol)
     });
-    let (ret, list, errno) = corio_sched::unblock(move || {
-        let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
-        // SAFETY: all-zero is a valid addrinfo (null pointers).
-        let mut h: addrinfo = unsafe { std::mem::zeroed() };
-        if let Some((flags, family, socktype, protocol)) = hints {
-            h.ai_flags = flags;
-            h.ai_family = family;
-            h.ai_socktype = socktype;
-            h.ai_protocol = protocol;
-        }
-        let hp = if hints.is_some() {
-            &h as *const addrinfo
-        } else {
-            std::ptr::null()
-        };
-        let mut out = std::ptr::null_mut();
-        // SAFETY: valid C strings or null, a valid hints or null, and a
-        // writable result slot.
-        let ret = unsafe { real::getaddrinfo(ptr(&node), ptr(&service), hp, &mut out) };
-        (ret, List(out), sys::errno())
+    let (ret, list, errno) = corio_sched::park::no_unwind(|| {
+        corio_sched::unblock(move || {
+            let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
+            // SAFETY: all-zero is a valid addrinfo (null pointers).
+            let mut h: addrinfo = unsafe { std::mem::zeroed() };
+            if let Some((flags, family, socktype, protocol)) = hints {
+                h.ai_flags = flags;
+                h.ai_family = family;
+                h.ai_socktype = socktype;
+                h.ai_protocol = protocol;
+            }
+            let hp = if hints.is_some() {
+                &h as *const addrinfo
+            } else {
+                std::ptr::null()
+            };
+            let mut out = std::ptr::null_mut();
+            // SAFETY: valid C strings or null, a valid hints or null, and a
+            // writable result slot.
+            let ret = unsafe { real::getaddrinfo(ptr(&node), ptr(&service), hp, &mut out) };
+            (ret, List(out), sys::errno())
+        })
     });
     if ret == 0 {
         // SAFETY: `res` is writable (the caller's contract).

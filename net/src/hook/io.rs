@@ -103,7 +103,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
         return unsafe { real::read(fd, buf, count) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
     let r = op.run(|| cvt_size(unsafe { real::read(fd, buf, count) }));
     finish_size(r, saved)
@@ -120,7 +120,7 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
         return unsafe { real::readv(fd, iov, iovcnt) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
     let r = op.run(|| cvt_size(unsafe { real::readv(fd, iov, iovcnt) }));
     finish_size(r, saved)
@@ -137,7 +137,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
         return unsafe { real::recv(fd, buf, len, flags) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     let waitall = flags & libc::MSG_WAITALL != 0;
     let r = recv_all(&mut op, len, waitall, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn recvfrom(
         return unsafe { real::recvfrom(fd, buf, len, flags, addr, addrlen) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     let waitall = flags & libc::MSG_WAITALL != 0;
     let r = recv_all(&mut op, len, waitall, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
@@ -187,7 +187,7 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
         return unsafe { real::recvmsg(fd, msg, flags) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
     let r = op.run(|| cvt_size(unsafe { real::recvmsg(fd, msg, flags) }));
     finish_size(r, saved)
@@ -204,7 +204,7 @@ pub unsafe extern "C" fn write(fd: c_int, buf: *const c_void, count: size_t) -> 
         return unsafe { real::write(fd, buf, count) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     let r = send_all(&mut op, count, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+count` lies inside the caller's buffer.
@@ -224,7 +224,7 @@ pub unsafe extern "C" fn writev(fd: c_int, iov: *const iovec, iovcnt: c_int) -> 
         return unsafe { real::writev(fd, iov, iovcnt) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     // SAFETY: the caller's contract: `iovcnt` valid iovecs.
     let all = unsafe { iov_slice(iov, iovcnt) };
     let total = iov_total(all);
@@ -251,7 +251,7 @@ pub unsafe extern "C" fn send(fd: c_int, buf: *const c_void, len: size_t, flags:
         return unsafe { real::send(fd, buf, len, flags) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     let r = send_all(&mut op, len, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer.
@@ -278,7 +278,7 @@ pub unsafe extern "C" fn sendto(
         return unsafe { real::sendto(fd, buf, len, flags, addr, addrlen) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     let r = send_all(&mut op, len, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer; the address
@@ -299,7 +299,7 @@ pub unsafe extern "C" fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) ->
         return unsafe { real::sendmsg(fd, msg, flags) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     // SAFETY: the caller passes a valid msghdr.
     let hdr = unsafe { *msg };
     // SAFETY: a valid msghdr describes `msg_iovlen` valid iovecs.
@@ -334,7 +334,7 @@ unsafe fn accept_common(
     flags: c_int,
 ) -> c_int {
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Read, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
     let r = op.run(|| cvt(unsafe { real::accept4(fd, addr, len, flags) }));
     if let Ok(new) = r {
@@ -407,7 +407,7 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
         return unsafe { real::connect(fd, addr, len) };
     }
     let saved = sys::errno();
-    let mut op = Op::new(fd, Dir::Write, crate::hooks::enabled());
+    let mut op = Op::hook(fd, Dir::Write);
     let r = crate::readiness::connect(&mut op, || {
         // SAFETY: the caller's contract.
         cvt(unsafe { real::connect(fd, addr, len) }).map(drop)

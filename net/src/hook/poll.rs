@@ -78,7 +78,9 @@ pub unsafe extern "C" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) ->
             .iter()
             .filter(|p| p.fd >= 0)
             .map(|p| (p.fd, interest(p.events)));
-        match parked(corio_sched::wait_fds(watch, deadline)) {
+        match parked(corio_sched::park::no_unwind(|| {
+            corio_sched::wait_fds(watch, deadline)
+        })) {
             Parked::Recheck => {}
             Parked::TimedOut => {
                 sys::set_errno(saved);
@@ -203,7 +205,9 @@ pub unsafe extern "C" fn select(
                 (false, false) => None,
             }
         });
-        match parked(corio_sched::wait_fds(watch, deadline)) {
+        match parked(corio_sched::park::no_unwind(|| {
+            corio_sched::wait_fds(watch, deadline)
+        })) {
             Parked::Recheck => {}
             Parked::TimedOut => {
                 // SAFETY: the caller's sets and timeout are writable.

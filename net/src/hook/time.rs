@@ -16,7 +16,7 @@ use crate::sys::{self, real};
 /// Parks for `dur`; on a cancel returns the time that was left.
 fn park_for(dur: Duration) -> Result<(), Duration> {
     let start = Instant::now();
-    match corio_sched::try_sleep(dur) {
+    match corio_sched::park::no_unwind(|| corio_sched::try_sleep(dur)) {
         Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {
             Err(dur.saturating_sub(start.elapsed()))
         }

@@ -1,0 +1,359 @@
+//! Unmodified std::net and std::thread::sleep inside `corio::run` on one
+//! thread: the hooks make them park coroutines instead of the thread.
+
+mod net_util;
+
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use net_util::watchdog;
+
+const CLIENTS: usize = 200;
+const EXCHANGES: usize = 100;
+
+#[test]
+fn std_server_and_200_std_clients_x_100_exchanges_on_one_thread() {
+    let _w = watchdog("std_server_and_200_std_clients", 120);
+    let total = corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        corio::spawn(move || {
+            for conn in listener.incoming().take(CLIENTS) {
+                let mut conn = conn.unwrap();
+                corio::spawn(move || {
+                    let mut buf = [0; 8];
+                    while conn.read_exact(&mut buf).is_ok() {
+                        let v = u64::from_le_bytes(buf) * 2;
+                        conn.write_all(&v.to_le_bytes()).unwrap();
+                    }
+                });
+            }
+        });
+        // Every client first connects, then all wait for each other, so
+        // the exchanges really overlap: a call that blocked the thread
+        // would stall all of them forever (the watchdog fires).
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                corio::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    let mut sum = 0u64;
+                    for i in 0..EXCHANGES {
+                        let v = (c * EXCHANGES + i) as u64;
+                        s.write_all(&v.to_le_bytes()).unwrap();
+                        let mut buf = [0; 8];
+                        s.read_exact(&mut buf).unwrap();
+                        assert_eq!(u64::from_le_bytes(buf), v * 2);
+                        sum += 1;
+                    }
+                    sum
+                })
+            })
+            .collect();
+        clients.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(total, (CLIENTS * EXCHANGES) as u64);
+}
+
+#[test]
+fn hundred_std_sleeps_of_200ms_overlap() {
+    let _w = watchdog("hundred_std_sleeps_of_200ms_overlap", 60);
+    let start = Instant::now();
+    corio::run(|| {
+        let hs: Vec<_> = (0..100)
+            .map(|_| corio::spawn(|| std::thread::sleep(Duration::from_millis(200))))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(200), "woke early: {took:?}");
+    assert!(took < Duration::from_millis(1000), "took {took:?}");
+}
+
+#[test]
+fn std_read_timeout_is_would_block_without_blocking_others() {
+    let _w = watchdog("std_read_timeout_is_would_block", 60);
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(move || listener.accept().unwrap().0);
+        let mut s = TcpStream::connect(addr).unwrap();
+        let _peer = server.join().unwrap();
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        assert_eq!(s.read_timeout().unwrap(), Some(Duration::from_millis(200)));
+        // Ten other coroutines sleep 50 ms each in sequence meanwhile.
+        let other = corio::spawn(|| {
+            let start = Instant::now();
+            for _ in 0..3 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            start.elapsed()
+        });
+        let start = Instant::now();
+        let err = s.read(&mut [0; 8]).unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(took >= Duration::from_millis(200), "early: {took:?}");
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+        let other_took = other.join().unwrap();
+        assert!(
+            other_took < Duration::from_millis(190),
+            "others were blocked: {other_took:?}"
+        );
+    });
+}
+
+#[test]
+fn std_nonblocking_gets_would_block_immediately() {
+    let _w = watchdog("std_nonblocking_gets_would_block_immediately", 30);
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let start = Instant::now();
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_nonblocking(true).unwrap();
+        assert_eq!(
+            s.read(&mut [0; 8]).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        assert!(start.elapsed() < Duration::from_millis(100));
+        // Back to blocking: the read parks until data comes.
+        s.set_nonblocking(false).unwrap();
+        let (mut peer, _) = loop {
+            match listener.accept() {
+                Ok(c) => break c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => corio::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let writer = corio::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            peer.write_all(b"x").unwrap();
+            peer
+        });
+        let mut b = [0; 1];
+        s.read_exact(&mut b).unwrap();
+        writer.join().unwrap();
+    });
+}
+
+/// The user sees the O_NONBLOCK they asked for, not the one corio sets.
+#[test]
+fn the_nonblocking_flag_corio_sets_is_hidden() {
+    let _w = watchdog("the_nonblocking_flag_corio_sets_is_hidden", 30);
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let fd = listener.as_raw_fd();
+        // SAFETY: F_GETFL on an fd we own.
+        let getfl = || unsafe { libc::fcntl(fd, libc::F_GETFL) };
+        assert_eq!(getfl() & libc::O_NONBLOCK, 0);
+        // A parked accept makes corio set O_NONBLOCK on the fd ...
+        let r = corio::with_timeout(Duration::from_millis(10), || listener.accept());
+        assert_eq!(r.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        // ... but F_GETFL still reports blocking, as the user asked.
+        assert_eq!(getfl() & libc::O_NONBLOCK, 0);
+        listener.set_nonblocking(true).unwrap();
+        assert_ne!(getfl() & libc::O_NONBLOCK, 0);
+        listener.set_nonblocking(false).unwrap();
+        assert_eq!(getfl() & libc::O_NONBLOCK, 0);
+        // SAFETY: F_SETFL with the flags just read.
+        assert_eq!(
+            unsafe { libc::fcntl(fd, libc::F_SETFL, getfl() | libc::O_NONBLOCK) },
+            0
+        );
+        assert_eq!(
+            listener.accept().unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+    });
+}
+
+#[test]
+fn deadline_scope_and_cancel_reach_std_calls() {
+    let _w = watchdog("deadline_scope_and_cancel_reach_std_calls", 30);
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = corio::spawn(move || listener.accept().unwrap().0);
+        let s = TcpStream::connect(addr).unwrap();
+        let _peer = server.join().unwrap();
+        // A deadline scope around library code with no timeout option:
+        // the hooked recv gives up with EAGAIN, which std reports as
+        // WouldBlock.
+        let start = Instant::now();
+        let err = corio::with_timeout(Duration::from_millis(50), || {
+            (&s).read(&mut [0; 8]).unwrap_err()
+        });
+        assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        // A cancel makes the hooked call fail with EINTR.
+        let reader = s.try_clone().unwrap();
+        let h = corio::spawn(move || (&reader).read(&mut [0; 8]).map_err(|e| e.kind()));
+        corio::sleep(Duration::from_millis(10));
+        h.cancel();
+        assert_eq!(h.join().unwrap(), Err(io::ErrorKind::Interrupted));
+    });
+}
+
+#[test]
+fn names_resolve_on_the_blocking_pool() {
+    let _w = watchdog("names_resolve_on_the_blocking_pool", 60);
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = corio::spawn(move || {
+            let (mut c, _) = listener.accept().unwrap();
+            c.write_all(b"resolved").unwrap();
+        });
+        // getaddrinfo("localhost") through the hook, while another
+        // coroutine keeps running.
+        let ticks = corio::spawn(|| {
+            for _ in 0..5 {
+                corio::sleep(Duration::from_millis(1));
+            }
+        });
+        let mut s = TcpStream::connect(("localhost", port))
+            .or_else(|_| TcpStream::connect(("127.0.0.1", port)))
+            .unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "resolved");
+        server.join().unwrap();
+        ticks.join().unwrap();
+        let addrs: Vec<_> = corio::net::lookup_host("localhost:80").unwrap().collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.port() == 80 && a.ip().is_loopback()));
+    });
+}
+
+#[test]
+fn poll_and_select_park() {
+    let _w = watchdog("poll_and_select_park", 30);
+    let start = Instant::now();
+    corio::run(|| {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let (fa, fb) = (a.as_raw_fd(), b.as_raw_fd());
+        // Ten coroutines poll(2) for 100 ms each, concurrently.
+        let pollers: Vec<_> = (0..10)
+            .map(|_| {
+                corio::spawn(move || {
+                    let mut p = libc::pollfd {
+                        fd: fa,
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd.
+                    unsafe { libc::poll(&mut p, 1, 100) }
+                })
+            })
+            .collect();
+        for p in pollers {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        // select(2) wakes when the other end writes.
+        let writer = corio::spawn(move || {
+            corio::sleep(Duration::from_millis(30));
+            (&b).write_all(b"!").unwrap();
+            b
+        });
+        // SAFETY: an fd_set we own, cleared, with one fd below FD_SETSIZE.
+        let n = unsafe {
+            let mut set: libc::fd_set = std::mem::zeroed();
+            libc::FD_ZERO(&mut set);
+            libc::FD_SET(fa, &mut set);
+            let mut tv = libc::timeval {
+                tv_sec: 5,
+                tv_usec: 0,
+            };
+            let n = libc::select(
+                fa.max(fb) + 1,
+                &mut set,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                &mut tv,
+            );
+            assert!(libc::FD_ISSET(fa, &set));
+            n
+        };
+        assert_eq!(n, 1);
+        drop(writer.join().unwrap());
+        drop(a);
+    });
+    assert!(start.elapsed() < Duration::from_millis(800));
+}
+
+#[test]
+fn hooks_can_be_switched_off() {
+    let _w = watchdog("hooks_can_be_switched_off", 30);
+    corio::run(|| {
+        // With hooks off, std sleeps block the thread: two 100 ms sleeps
+        // in two coroutines take 200 ms.
+        let start = Instant::now();
+        let hs: Vec<_> = (0..2)
+            .map(|_| {
+                corio::spawn(|| {
+                    corio::hooks::set_enabled(false);
+                    assert!(!corio::hooks::enabled());
+                    std::thread::sleep(Duration::from_millis(100));
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        // Other coroutines were unaffected.
+        assert!(corio::hooks::enabled());
+        let start = Instant::now();
+        let hs: Vec<_> = (0..2)
+            .map(|_| corio::spawn(|| std::thread::sleep(Duration::from_millis(100))))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        assert!(start.elapsed() < Duration::from_millis(190));
+        // A scope turns them off and back on.
+        corio::hooks::without(|| assert!(!corio::hooks::enabled()));
+        assert!(corio::hooks::enabled());
+    });
+}
+
+/// Regression: `run` returning while coroutines were parked inside hooked
+/// calls used to abort the process (their stacks were unwound through the
+/// `extern "C"` hook frames). They are now leaked instead.
+#[test]
+fn run_returns_while_coroutines_are_parked_in_hooked_calls() {
+    let _w = watchdog(
+        "run_returns_while_coroutines_are_parked_in_hooked_calls",
+        30,
+    );
+    let start = Instant::now();
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        corio::spawn(move || {
+            let _ = listener.accept();
+        });
+        corio::spawn(|| std::thread::sleep(Duration::from_secs(60)));
+        corio::spawn(|| {
+            let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut p = libc::pollfd {
+                fd: a.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd.
+            unsafe { libc::poll(&mut p, 1, -1) }
+        });
+        corio::sleep(Duration::from_millis(10));
+    });
+    assert!(start.elapsed() < Duration::from_secs(5));
+}
