@@ -217,3 +217,5 @@ mod tests {
         assert_eq!(calls, 40); // warm-up + 3 repeats
     }
 }
+
+pub mod echo;

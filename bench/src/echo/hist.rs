@@ -1,0 +1,157 @@
+//! A log-bucketed latency histogram in the manner of HdrHistogram: every
+//! power of two is split into [`SUB`] equal buckets, so a recorded value is
+//! known to within 1/[`SUB`] (about 3 %) of itself, from nanoseconds to
+//! hours, in a fixed 15 KiB array. Recording is an index computation and an
+//! increment; histograms of several client threads merge by addition.
+//!
+//! ```text
+//!   value v (ns)          bucket index
+//!   0 .. 2*SUB            v                       (exact)
+//!   [2^e, 2^(e+1))        (e-SUB_BITS)*SUB + (v >> (e-SUB_BITS))
+//!                         = SUB consecutive buckets per power of two
+//! ```
+
+/// Bits of sub-bucket resolution per power of two.
+pub const SUB_BITS: u32 = 5;
+/// Buckets per power of two (32: relative error at most 1/32).
+pub const SUB: u64 = 1 << SUB_BITS;
+/// Buckets needed to cover every `u64`.
+const BUCKETS: usize = ((64 - SUB_BITS as usize) * SUB as usize) + SUB as usize;
+
+/// Counts of recorded values (nanoseconds) by log bucket.
+#[derive(Clone)]
+pub struct Histogram {
+    /// `counts[index(v)]` counts the recorded values that map to that bucket.
+    counts: Box<[u64]>,
+    /// Number of recorded values (the sum of `counts`).
+    total: u64,
+    /// Largest recorded value, exact (0 when empty).
+    max: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histogram {
+    /// An empty histogram.
+    pub fn new() -> Self {
+        Histogram {
+            counts: vec![0; BUCKETS].into_boxed_slice(),
+            total: 0,
+            max: 0,
+        }
+    }
+
+    /// Records one value.
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        self.counts[index(v)] += 1;
+        self.total += 1;
+        self.max = self.max.max(v);
+    }
+
+    /// Adds every value recorded in `other`.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(other.counts.iter()) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// Number of recorded values.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Largest recorded value.
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The value below or at which `q` (0..=1) of the values lie: the
+    /// highest value of the bucket that holds that rank, capped at the
+    /// maximum (as HdrHistogram reports). 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return bucket_high(i).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+/// The bucket of value `v`.
+#[inline]
+fn index(v: u64) -> usize {
+    if v < 2 * SUB {
+        return v as usize;
+    }
+    let e = 63 - v.leading_zeros(); // >= SUB_BITS + 1
+    let shift = e - SUB_BITS;
+    // v >> shift lies in [SUB, 2*SUB).
+    (shift as u64 * SUB + (v >> shift)) as usize
+}
+
+/// The highest value that maps to bucket `i`.
+fn bucket_high(i: usize) -> u64 {
+    let i = i as u64;
+    if i < 2 * SUB {
+        return i;
+    }
+    let shift = i / SUB - 1;
+    let m = i % SUB + SUB;
+    ((m + 1) << shift).wrapping_sub(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous_and_tight() {
+        assert_eq!(index(u64::MAX), BUCKETS - 1);
+        let mut prev = 0;
+        for v in (0..1_000_000u64).chain([u64::MAX / 3, u64::MAX]) {
+            let i = index(v);
+            assert!(i == prev || i == prev + 1 || v > 1_000_000, "v={v}");
+            assert!(bucket_high(i) >= v);
+            // Relative error of reporting the bucket's top.
+            assert!((bucket_high(i) - v) as f64 <= v as f64 / SUB as f64 + 1.0);
+            prev = i;
+        }
+    }
+
+    #[test]
+    fn quantiles() {
+        let mut h = Histogram::new();
+        assert_eq!(h.quantile(0.5), 0);
+        for v in 1..=1000u64 {
+            h.record(v * 1000);
+        }
+        let p50 = h.quantile(0.5) as f64;
+        let p99 = h.quantile(0.99) as f64;
+        assert!((p50 / 500_000.0 - 1.0).abs() < 0.04, "{p50}");
+        assert!((p99 / 990_000.0 - 1.0).abs() < 0.04, "{p99}");
+        assert_eq!(h.quantile(1.0), 1_000_000);
+        let mut other = Histogram::new();
+        other.record(5_000_000);
+        h.merge(&other);
+        assert_eq!((h.len(), h.max()), (1001, 5_000_000));
+    }
+}

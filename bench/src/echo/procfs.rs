@@ -1,0 +1,142 @@
+//! What `/proc` tells about a process (by pid): CPU time spent, resident
+//! memory, threads, open fds. Read-only; any pid the caller may inspect.
+
+use std::io;
+
+/// User plus system CPU time of the whole process (all its threads, live
+/// and exited), in nanoseconds, from `utime + stime` of `/proc/<pid>/stat`.
+/// The kernel counts in clock ticks (`_SC_CLK_TCK`, usually 100 per second),
+/// so the value moves in steps of 10 ms: measure windows of a second or
+/// more.
+pub fn cpu_ns(pid: u32) -> io::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let ticks = parse_stat_ticks(&stat).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("unexpected /proc/{pid}/stat: {stat}"),
+        )
+    })?;
+    Ok(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_sec())
+}
+
+/// `utime + stime` in ticks from the text of a `/proc/<pid>/stat`.
+fn parse_stat_ticks(stat: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may hold spaces;
+    // fields after the last ')' start at field 3 (state).
+    let after = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let utime: u64 = fields.nth(11)?.parse().ok()?; // field 14
+    let stime: u64 = fields.next()?.parse().ok()?; // field 15
+    Some(utime + stime)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` times.
+fn clock_ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if t > 0 { t as u64 } else { 100 }
+}
+
+/// CPU time the whole machine spent busy (user, nice, system, irq,
+/// softirq, steal over all CPUs; not idle or iowait), in nanoseconds, from
+/// the first line of `/proc/stat`. Minus the time of the processes under
+/// test over the same window, it shows how much else ran meanwhile.
+pub fn machine_busy_ns() -> io::Result<u64> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let ticks = parse_machine_busy(&stat)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/stat"))?;
+    Ok(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_sec())
+}
+
+/// Busy ticks from the `cpu` line of `/proc/stat`.
+fn parse_machine_busy(stat: &str) -> Option<u64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    // user nice system idle iowait irq softirq steal [guest guest_nice]:
+    // guest time is already part of user.
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    Some(get(0) + get(1) + get(2) + get(5) + get(6) + get(7))
+}
+
+/// Memory and thread count of a process, from `/proc/<pid>/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Status {
+    /// Resident set size (`VmRSS`), in KiB.
+    pub rss_kib: u64,
+    /// Number of threads (`Threads`).
+    pub threads: u64,
+}
+
+/// Reads `VmRSS` and `Threads` of `pid`.
+pub fn status(pid: u32) -> io::Result<Status> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    parse_status(&text).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("no VmRSS/Threads in /proc/{pid}/status"),
+        )
+    })
+}
+
+/// `VmRSS` and `Threads` from the text of a `/proc/<pid>/status`.
+fn parse_status(text: &str) -> Option<Status> {
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find_map(|l| l.strip_prefix(name))?;
+        line.trim_start_matches(':')
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    Some(Status {
+        rss_kib: field("VmRSS")?,
+        threads: field("Threads")?,
+    })
+}
+
+/// Number of open file descriptors of `pid` (entries of `/proc/<pid>/fd`).
+pub fn fd_count(pid: u32) -> io::Result<u64> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_spaces_in_name() {
+        let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 0";
+        assert_eq!(parse_stat_ticks(stat), Some(10));
+    }
+
+    #[test]
+    fn parses_machine_busy() {
+        let stat = "cpu  10 1 5 1000 7 2 3 4 0 0\ncpu0 1 1 1 1 1 1 1 1 0 0\n";
+        assert_eq!(parse_machine_busy(stat), Some(25));
+        assert!(machine_busy_ns().is_ok());
+    }
+
+    #[test]
+    fn parses_status() {
+        let text = "Name:\tx\nVmRSS:\t    1234 kB\nThreads:\t3\n";
+        assert_eq!(
+            parse_status(text),
+            Some(Status {
+                rss_kib: 1234,
+                threads: 3
+            })
+        );
+    }
+
+    #[test]
+    fn reads_own_process() {
+        let me = std::process::id();
+        assert!(status(me).unwrap().rss_kib > 0);
+        assert!(fd_count(me).unwrap() >= 3);
+        cpu_ns(me).unwrap();
+    }
+}
