@@ -1,6 +1,6 @@
 //! Starting coroutines: `run`, `spawn`, `Builder`, and `JoinHandle`.
 
-use std::cell::Cell;
+use std::any::Any;
 use std::io;
 use std::marker::PhantomData;
 use std::rc::Rc;
@@ -153,20 +153,22 @@ where
     F: FnOnce() -> T + 'static,
     T: 'static,
 {
-    let slot: Rc<Cell<Option<T>>> = Rc::new(Cell::new(None));
-    let out = slot.clone();
     let coro = Coroutine::with_checked_size(name, size, move |y: &Yielder<(), ()>, ()| {
         SCHED.with(|s| {
             let task = s.current().expect("a starting coroutine is current");
             task.yielder.set(y);
         });
-        out.set(Some(f()));
+        let value: Box<dyn Any> = Box::new(f());
+        SCHED.with(|s| {
+            let task = s.current().expect("a returning coroutine is current");
+            *task.value.borrow_mut() = Some(value);
+        });
     })?;
     let task = Rc::new(Task::new(coro));
     sched.add_task(task.clone());
     Ok(JoinHandle {
         task,
-        slot,
+        _result: PhantomData,
         _not_send: PhantomData,
     })
 }
@@ -176,13 +178,14 @@ where
 ///
 /// Like the coroutine itself, a `JoinHandle` stays on its thread.
 pub struct JoinHandle<T> {
+    /// The coroutine; it stores its return value, a `Box<T>`, in
+    /// `Task::value`.
     pub(crate) task: Rc<Task>,
-    /// Where the coroutine stores its return value.
-    slot: Rc<Cell<Option<T>>>,
+    _result: PhantomData<T>,
     _not_send: PhantomData<*mut ()>,
 }
 
-impl<T> JoinHandle<T> {
+impl<T: 'static> JoinHandle<T> {
     /// The coroutine's process-unique id.
     pub fn id(&self) -> u64 {
         self.task.id
@@ -241,7 +244,7 @@ impl<T> JoinHandle<T> {
                 if target.state.get() == State::Done {
                     return Ok(false);
                 }
-                target.joiners.borrow_mut().push((me.clone(), seq));
+                target.add_joiner(me.clone(), seq);
                 Ok(true)
             })
             .map_err(io::Error::from)
@@ -263,8 +266,11 @@ impl<T> JoinHandle<T> {
     }
 
     fn take_result(&self) -> std::thread::Result<T> {
-        if let Some(v) = self.slot.take() {
-            return Ok(v);
+        if let Some(v) = self.task.value.borrow_mut().take() {
+            let v = v
+                .downcast::<T>()
+                .expect("a coroutine's value has its JoinHandle's type");
+            return Ok(*v);
         }
         match self.task.panic.borrow_mut().take() {
             Some(payload) => Err(payload),

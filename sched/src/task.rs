@@ -93,9 +93,15 @@ pub(crate) struct Task {
     /// stack holds frames that cannot unwind (the net layer's `extern "C"`
     /// hooks), so teardown leaks the coroutine instead of unwinding it.
     pub(crate) no_unwind: Cell<u32>,
-    /// Tasks parked in `JoinHandle::join`/`wait` on this one, with their
-    /// park seq; woken when it finishes.
-    pub(crate) joiners: RefCell<Vec<(Rc<Task>, u32)>>,
+    /// The coroutine's return value (a `Box<T>` of its `JoinHandle<T>`),
+    /// once it returned and until joined. Boxing `()` allocates nothing.
+    pub(crate) value: RefCell<Option<Box<dyn Any>>>,
+    /// The first task parked in `JoinHandle::join`/`wait` on this one, with
+    /// its park seq; woken when it finishes. Most tasks have at most one
+    /// joiner, so it is kept inline: a join allocates nothing.
+    pub(crate) joiner: RefCell<Option<(Rc<Task>, u32)>>,
+    /// Further joiners, woken after `joiner`.
+    pub(crate) more_joiners: RefCell<Vec<(Rc<Task>, u32)>>,
 }
 
 impl Task {
@@ -116,7 +122,29 @@ impl Task {
             since: Cell::new(None),
             panic: RefCell::new(None),
             no_unwind: Cell::new(0),
-            joiners: RefCell::new(Vec::new()),
+            value: RefCell::new(None),
+            joiner: RefCell::new(None),
+            more_joiners: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Registers `joiner` (parked with `seq`) to be woken when this task
+    /// finishes. A stale inline entry (that joiner already woke for another
+    /// reason) is replaced rather than kept.
+    pub(crate) fn add_joiner(&self, joiner: Rc<Task>, seq: u32) {
+        let mut first = self.joiner.borrow_mut();
+        match &*first {
+            Some((t, s)) if t.state.get() == State::Parked && t.seq.get() == *s => {
+                self.more_joiners.borrow_mut().push((joiner, seq));
+            }
+            _ => *first = Some((joiner, seq)),
+        }
+    }
+
+    /// Takes every registered joiner (the inline one first).
+    pub(crate) fn take_joiners(&self) -> impl Iterator<Item = (Rc<Task>, u32)> {
+        let first = self.joiner.take();
+        let more = std::mem::take(&mut *self.more_joiners.borrow_mut());
+        first.into_iter().chain(more)
     }
 }

@@ -6,22 +6,20 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::scheduler::Scheduler;
+use crate::scheduler::{SCHED, Scheduler};
 use crate::task::{Task, WaitKind};
 
 /// Lets the other ready coroutines of this thread run, then continues (FIFO:
 /// the caller goes to the back of the run queue). Outside a coroutine it
 /// yields the OS thread.
+#[inline(always)]
 pub fn yield_now() {
-    let yielded = Scheduler::with(|s| match s {
-        Some(s) if s.current().is_some() => {
-            s.yield_current();
-            true
-        }
-        _ => false,
-    });
-    if !yielded {
-        std::thread::yield_now();
+    // No closure here: the context switch must be inlined into the caller
+    // (see `Scheduler::yield_current`).
+    // SAFETY: the scheduler outlives this call (`CurrentScheduler::get`).
+    match unsafe { SCHED.get().as_ref() } {
+        Some(s) if s.current().is_some() => s.yield_current(),
+        _ => std::thread::yield_now(),
     }
 }
 

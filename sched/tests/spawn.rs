@@ -195,3 +195,60 @@ fn join_of_a_coroutine_cancelled_by_the_end_of_run_gives_interrupted() {
     let payload = h.join().unwrap_err();
     assert_eq!(util::io_error(&*payload).kind(), io::ErrorKind::Interrupted);
 }
+
+#[test]
+fn a_new_joiner_after_a_cancelled_one_is_still_woken() {
+    corio_sched::run(|| {
+        let target = Rc::new(spawn(|| sleep(Duration::from_millis(30))));
+        let t = target.clone();
+        let first = spawn(move || t.wait());
+        yield_now();
+        first.cancel();
+        assert_eq!(
+            first.join().unwrap().unwrap_err().kind(),
+            io::ErrorKind::Interrupted
+        );
+        let joiners: Vec<_> = (0..3)
+            .map(|_| {
+                let t = target.clone();
+                spawn(move || t.wait())
+            })
+            .collect();
+        for j in joiners {
+            j.join().unwrap().unwrap();
+        }
+        assert!(target.is_finished());
+    });
+}
+
+#[test]
+fn a_returned_value_lives_until_joined_or_detached() {
+    let drops = util::DropCounter::default();
+    let d = drops.clone();
+    corio_sched::run(move || {
+        let kept = {
+            let g = d.guard();
+            spawn(move || g)
+        };
+        let detached = {
+            let g = d.guard();
+            spawn(move || g)
+        };
+        sleep(Duration::from_millis(5));
+        assert!(kept.is_finished() && detached.is_finished());
+        // Finished, but both values are held for their handles.
+        assert_eq!(d.dropped(), 0);
+        drop(detached);
+        assert_eq!(d.dropped(), 1);
+        let guard = kept.join().unwrap();
+        assert_eq!(d.dropped(), 1);
+        drop(guard);
+        assert_eq!(d.dropped(), 2);
+        // A value nobody holds a handle for is dropped when it finishes.
+        let g = d.guard();
+        drop(spawn(move || g));
+        sleep(Duration::from_millis(5));
+        assert_eq!(d.dropped(), 3);
+    });
+    assert_eq!(drops.dropped(), 3);
+}
