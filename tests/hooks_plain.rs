@@ -74,10 +74,8 @@ fn a_socket_corio_made_nonblocking_still_blocks_in_a_plain_thread() {
     });
     // Hidden from the user ...
     // SAFETY: F_GETFL on an open fd.
-    assert_eq!(
-        unsafe { libc::fcntl(a.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK,
-        0
-    );
+    let user_flags = unsafe { libc::fcntl(a.as_raw_fd(), libc::F_GETFL) };
+    assert_eq!(user_flags & libc::O_NONBLOCK, 0);
     // ... and a plain thread blocks as it would without corio.
     let reader = std::thread::spawn(move || {
         let mut a = a;

@@ -165,11 +165,10 @@ fn the_nonblocking_flag_corio_sets_is_hidden() {
         assert_ne!(getfl() & libc::O_NONBLOCK, 0);
         listener.set_nonblocking(false).unwrap();
         assert_eq!(getfl() & libc::O_NONBLOCK, 0);
+        let flags = getfl() | libc::O_NONBLOCK;
         // SAFETY: F_SETFL with the flags just read.
-        assert_eq!(
-            unsafe { libc::fcntl(fd, libc::F_SETFL, getfl() | libc::O_NONBLOCK) },
-            0
-        );
+        let set = unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+        assert_eq!(set, 0);
         assert_eq!(
             listener.accept().unwrap_err().kind(),
             io::ErrorKind::WouldBlock

@@ -101,11 +101,17 @@ fn read_timeout_gives_would_block_and_others_run() {
         let took = start.elapsed();
         stop.set(true);
         assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
-        assert!(took >= Duration::from_millis(200), "timed out early: {took:?}");
+        assert!(
+            took >= Duration::from_millis(200),
+            "timed out early: {took:?}"
+        );
         assert!(took < Duration::from_secs(2), "took {took:?}");
         assert!(ticks.join().unwrap() > 20, "the thread was blocked");
         assert!(
-            client.set_read_timeout(Some(Duration::ZERO)).unwrap_err().kind()
+            client
+                .set_read_timeout(Some(Duration::ZERO))
+                .unwrap_err()
+                .kind()
                 == io::ErrorKind::InvalidInput
         );
     });
@@ -141,7 +147,10 @@ fn connect_to_a_port_nobody_listens_on_fails_fast() {
     let _w = watchdog("connect_to_a_port_nobody_listens_on_fails_fast", 30);
     corio::run(|| {
         // Bind then drop: the port is free and nobody listens.
-        let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
         let start = Instant::now();
         let err = TcpStream::connect(addr).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);

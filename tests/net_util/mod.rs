@@ -23,7 +23,9 @@ pub fn watchdog(name: &'static str, secs: u64) -> Watchdog {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        eprintln!("watchdog: test '{name}' still running after {secs} s (a call blocked the thread?)");
+        eprintln!(
+            "watchdog: test '{name}' still running after {secs} s (a call blocked the thread?)"
+        );
         std::process::abort();
     });
     Watchdog(done)
