@@ -356,3 +356,102 @@ fn run_returns_while_coroutines_are_parked_in_hooked_calls() {
     });
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap()
+}
+
+fn set_errno(v: i32) {
+    // SAFETY: this thread's errno slot.
+    unsafe { *libc::__errno_location() = v };
+}
+
+/// recv(2) through the hook.
+fn raw_recv(fd: i32, buf: &mut [u8], flags: i32) -> isize {
+    // SAFETY: `buf` is valid for its length.
+    unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) }
+}
+
+#[test]
+fn errno_is_what_libc_would_leave() {
+    let _w = watchdog("errno_is_what_libc_would_leave", 30);
+    corio::run(|| {
+        let (a, mut b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        let mut buf = [0; 8];
+        // A call that parked, retried and succeeded leaves errno alone.
+        let writer = corio::spawn(move || {
+            corio::sleep(Duration::from_millis(20));
+            b.write_all(b"x").unwrap();
+            b
+        });
+        set_errno(1234);
+        assert_eq!(raw_recv(fd, &mut buf, 0), 1);
+        assert_eq!(errno(), 1234);
+        let _b = writer.join().unwrap();
+        // SO_RCVTIMEO: EAGAIN after the timeout.
+        a.set_read_timeout(Some(Duration::from_millis(30))).unwrap();
+        let start = Instant::now();
+        assert_eq!(raw_recv(fd, &mut buf, 0), -1);
+        assert_eq!(errno(), libc::EAGAIN);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        a.set_read_timeout(None).unwrap();
+        // MSG_DONTWAIT: EAGAIN at once.
+        assert_eq!(raw_recv(fd, &mut buf, libc::MSG_DONTWAIT), -1);
+        assert_eq!(errno(), libc::EAGAIN);
+        // A bad fd: EBADF.
+        assert_eq!(raw_recv(-1, &mut buf, 0), -1);
+        assert_eq!(errno(), libc::EBADF);
+        // A cancel: EINTR.
+        let h = corio::spawn(move || {
+            let r = raw_recv(fd, &mut [0; 8], 0);
+            (r, errno())
+        });
+        corio::sleep(Duration::from_millis(10));
+        h.cancel();
+        assert_eq!(h.join().unwrap(), (-1, libc::EINTR));
+        // A deadline scope around connect: ETIMEDOUT is not reached on
+        // loopback, but a refused connect reports ECONNREFUSED.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let err = TcpStream::connect(("127.0.0.1", port)).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+    });
+}
+
+#[test]
+fn many_coroutines_accept_on_one_std_listener() {
+    let _w = watchdog("many_coroutines_accept_on_one_std_listener", 30);
+    corio::run(|| {
+        let listener = std::rc::Rc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..10)
+            .map(|_| {
+                let l = listener.clone();
+                corio::spawn(move || {
+                    let (mut c, _) = l.accept().unwrap();
+                    let mut b = [0; 1];
+                    c.read_exact(&mut b).unwrap();
+                    b[0]
+                })
+            })
+            .collect();
+        corio::sleep(Duration::from_millis(10));
+        let clients: Vec<_> = (0..10u8)
+            .map(|i| {
+                corio::spawn(move || {
+                    let mut s = TcpStream::connect(addr).unwrap();
+                    s.write_all(&[i]).unwrap();
+                    s
+                })
+            })
+            .collect();
+        let mut got: Vec<u8> = acceptors.into_iter().map(|h| h.join().unwrap()).collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..10).collect::<Vec<u8>>());
+        drop(clients);
+    });
+}

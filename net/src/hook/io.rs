@@ -138,7 +138,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
     }
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
-    let waitall = flags & libc::MSG_WAITALL != 0;
+    let waitall = flags & (libc::MSG_WAITALL | libc::MSG_PEEK) == libc::MSG_WAITALL;
     let r = recv_all(&mut op, len, waitall, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer.
@@ -166,7 +166,7 @@ pub unsafe extern "C" fn recvfrom(
     }
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
-    let waitall = flags & libc::MSG_WAITALL != 0;
+    let waitall = flags & (libc::MSG_WAITALL | libc::MSG_PEEK) == libc::MSG_WAITALL;
     let r = recv_all(&mut op, len, waitall, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer; the
