@@ -17,10 +17,6 @@ pub struct Panel {
     pub label: fn(f64) -> String,
 }
 
-/// Fill colours of the series, in order (repeats past the end).
-const COLORS: [&str; 8] = [
-    "#d62728", "#7f7f7f", "#1f77b4", "#17becf", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
-];
 const WIDTH: f64 = 980.0;
 const LEFT: f64 = 64.0;
 const RIGHT: f64 = 16.0;
@@ -29,8 +25,9 @@ const PLOT_H: f64 = 190.0;
 const PANEL_H: f64 = PLOT_H + 70.0;
 const LEGEND_H: f64 = 40.0;
 
-/// Renders `panels` with the legend `series` (one name per bar in a group).
-pub fn render(title: &str, series: &[&str], panels: &[Panel]) -> String {
+/// Renders `panels` with the legend `series`: one `(name, fill colour)` per
+/// bar in a group, in order.
+pub fn render(title: &str, series: &[(&str, &str)], panels: &[Panel]) -> String {
     let height = LEGEND_H + 24.0 + PANEL_H * panels.len() as f64;
     let mut s = String::new();
     let _ = writeln!(
@@ -44,11 +41,10 @@ pub fn render(title: &str, series: &[&str], panels: &[Panel]) -> String {
         esc(title)
     );
     let mut x = LEFT;
-    for (i, name) in series.iter().enumerate() {
+    for (name, color) in series {
         let _ = writeln!(
             s,
-            r#"<rect x="{x}" y="32" width="12" height="12" fill="{}"/><text x="{}" y="43" font-size="12">{}</text>"#,
-            COLORS[i % COLORS.len()],
+            r#"<rect x="{x}" y="32" width="12" height="12" fill="{color}"/><text x="{}" y="43" font-size="12">{}</text>"#,
             x + 16.0,
             esc(name)
         );
@@ -56,13 +52,14 @@ pub fn render(title: &str, series: &[&str], panels: &[Panel]) -> String {
     }
     for (p, panel) in panels.iter().enumerate() {
         let top = LEGEND_H + 24.0 + PANEL_H * p as f64;
-        draw_panel(&mut s, panel, series.len(), top);
+        draw_panel(&mut s, panel, series, top);
     }
     s.push_str("</svg>\n");
     s
 }
 
-fn draw_panel(s: &mut String, panel: &Panel, n_series: usize, top: f64) {
+fn draw_panel(s: &mut String, panel: &Panel, series: &[(&str, &str)], top: f64) {
+    let n_series = series.len();
     let plot_top = top + 30.0;
     let base = plot_top + PLOT_H;
     let max = panel
@@ -114,7 +111,7 @@ fn draw_panel(s: &mut String, panel: &Panel, n_series: usize, top: f64) {
                 r#"<rect x="{bx:.1}" y="{by:.1}" width="{:.1}" height="{:.1}" fill="{}"/>"#,
                 bar_w - 2.0,
                 base - by,
-                COLORS[i % COLORS.len()]
+                series.get(i).map_or("#333", |x| x.1)
             );
             let lx = bx + bar_w / 2.0 + 3.0;
             let ly = by - 3.0;
@@ -179,7 +176,7 @@ mod tests {
             values: vec![vec![Some(1.0), None], vec![Some(2.0), Some(3.0)]],
             label: |v| format!("{v}"),
         };
-        let svg = render("t", &["x", "y"], &[panel]);
+        let svg = render("t", &[("x", "#f00"), ("y", "#00f")], &[panel]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         // Background + 2 legend squares + 3 bars.
         assert_eq!(svg.matches("<rect").count(), 6);

@@ -1,0 +1,282 @@
+//! The benchmark suite of issue 8: corio's echo server side by side with
+//! the peers (a hand-written epoll loop, tokio current-thread and
+//! multi-thread, may, std thread-per-connection), written to
+//! `BENCHMARKS.md` with an SVG chart (`bench/echo.svg`).
+//!
+//! For each configuration (1/100/1000 connections × 64 B/4 KiB messages,
+//! one server thread; plus 100 × 64 B with two server threads) it runs
+//! every server in turn (A B C …, the order rotated each repeat, so drift
+//! of the machine hits all alike), `--repeats` times. Each run starts a
+//! fresh server pinned with `taskset` to the server CPUs, drives it with
+//! `loadgen` pinned to the client CPUs for `--warmup` + `--secs` seconds,
+//! and records msgs/s, the server's CPU time per message and p50/p99
+//! latency. Then `idle` measures memory per idle connection of every
+//! server, and the micro-benchmark binaries (`coro_micro`, `sched_micro`,
+//! `sync_micro`) that exist are run to refresh their sections.
+//!
+//! It builds nothing: it runs the binaries next to its own executable and
+//! corio's `echo` example (`target/release/examples/echo`). Build first, or
+//! use `bench/run.sh`, which builds and then runs this:
+//! `bench/run.sh [--quick]` or, after a build,
+//! `cargo run --release -p corio-bench --bin suite -- [--quick]`.
+
+mod model;
+mod report;
+mod run;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use corio_bench::echo::args::Args;
+use corio_bench::fmt_ns;
+
+use model::{Config, Opts, Runs, Server, servers_for};
+use report::{Report, write_outputs};
+use run::{run_idle, run_one, taskset_works, wait_quiet};
+
+const USAGE: &str = "\
+suite: echo servers side by side, written to BENCHMARKS.md (builds nothing)
+
+usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
+             [--idle-conns 10000] [--no-idle] [--no-micro]
+             [--servers corio,epoll,tokio-ct,tokio-mt,may,std]
+             [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
+             [--corio target/release/examples/echo] [--out BENCHMARKS.md]
+--quick: 5 repeats of 1 s after 0.25 s warm-up (about 4 minutes on 2 CPUs).
+The two-thread configuration runs server and client on the union of both
+CPU sets. Before each run the suite waits up to --quiet-wait seconds for the
+machine to be idle (0: do not wait).";
+
+fn main() {
+    let mut args = Args::from_env(USAGE);
+    let quick = args.flag("quick");
+    let (repeats, secs, warmup) = if quick { (5, 1.0, 0.25) } else { (5, 3.0, 1.0) };
+    let repeats: usize = args.get("repeats", repeats);
+    let secs: f64 = args.get("secs", secs);
+    let warmup: f64 = args.get("warmup", warmup);
+    let no_idle = args.flag("no-idle");
+    let idle_conns: u64 = args.get("idle-conns", 10_000);
+    let micro = !args.flag("no-micro");
+    let no_pin = args.flag("no-pin");
+    let server_cpus: String = args.get("server-cpus", "0".to_string());
+    let client_cpus: String = args.get("client-cpus", "1".to_string());
+    let only: Option<String> = args.opt("servers");
+    let quiet_wait: f64 = args.get("quiet-wait", 5.0);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("bench/ has a parent")
+        .to_path_buf();
+    let corio: PathBuf = args.get("corio", root.join("target/release/examples/echo"));
+    let out: PathBuf = args.get("out", root.join("BENCHMARKS.md"));
+    args.finish();
+    if repeats == 0 || secs <= 0.0 || warmup < 0.0 {
+        eprintln!("suite: --repeats and --secs must be positive");
+        std::process::exit(2);
+    }
+    let bin_dir = std::env::current_exe()
+        .expect("current_exe")
+        .parent()
+        .expect("exe dir")
+        .to_path_buf();
+    let cpus = if no_pin {
+        None
+    } else if !taskset_works() {
+        eprintln!(
+            "suite: WARNING: `taskset` is missing or fails: server and client are NOT pinned"
+        );
+        None
+    } else {
+        Some((server_cpus, client_cpus))
+    };
+    let opts = Opts {
+        quick,
+        repeats,
+        secs,
+        warmup,
+        idle_conns: (!no_idle).then_some(idle_conns),
+        micro,
+        cpus,
+        quiet_wait: Duration::from_secs_f64(quiet_wait.max(0.0)),
+        out,
+        bin_dir,
+    };
+
+    let mut missing = Vec::new();
+    let mut servers = peers(&opts.bin_dir, &corio, &mut missing);
+    if let Some(only) = &only {
+        let keep: Vec<&str> = only.split(',').collect();
+        servers.retain(|s| keep.contains(&s.key));
+    }
+    for s in &servers {
+        if !s.path.exists() {
+            eprintln!(
+                "suite: {} not found: build first (bench/run.sh does)",
+                s.path.display()
+            );
+            std::process::exit(1);
+        }
+    }
+    let loadgen = opts.bin_dir.join("loadgen");
+    let idle = opts.bin_dir.join("idle");
+    for b in [&loadgen, &idle] {
+        if !b.exists() {
+            eprintln!(
+                "suite: {} not found: build first (bench/run.sh does)",
+                b.display()
+            );
+            std::process::exit(1);
+        }
+    }
+
+    let configs = configs();
+    let runs_total: usize = configs
+        .iter()
+        .map(|c| servers_for(&servers, c).len() * opts.repeats)
+        .sum();
+    eprintln!(
+        "suite: {runs_total} runs of {:.2} s + start-up (about {:.0} s), then idle memory and micro-benchmarks",
+        opts.warmup + opts.secs,
+        runs_total as f64 * (opts.warmup + opts.secs + 0.3)
+    );
+    let started = Instant::now();
+    let mut results: HashMap<(usize, &'static str), Runs> = HashMap::new();
+    let mut done = 0;
+    let mut busy_starts = 0;
+    for (ci, cfg) in configs.iter().enumerate() {
+        let list = servers_for(&servers, cfg);
+        for rep in 0..opts.repeats {
+            let mut order = list.clone();
+            let n = order.len().max(1);
+            order.rotate_left(rep % n);
+            for server in &order {
+                done += 1;
+                if !opts.quiet_wait.is_zero() && !wait_quiet(opts.quiet_wait) {
+                    busy_starts += 1;
+                    eprintln!("suite: the machine is busy; running anyway");
+                }
+                let r = run_one(&opts, server, cfg, &loadgen);
+                match &r {
+                    Ok(r) => eprintln!(
+                        "[{done}/{runs_total}] {} {} #{}: {:.0} msgs/s, server {}/msg, p99 {}",
+                        cfg.short(),
+                        server.key,
+                        rep + 1,
+                        r.msgs_per_sec,
+                        r.server_cpu_ns.map_or("NA".into(), fmt_ns),
+                        fmt_ns(r.p99_us * 1e3)
+                    ),
+                    Err(e) => eprintln!(
+                        "[{done}/{runs_total}] {} {} #{}: FAILED: {e}",
+                        cfg.short(),
+                        server.key,
+                        rep + 1
+                    ),
+                }
+                let entry = results.entry((ci, server.key)).or_default();
+                match r {
+                    Ok(r) => entry.ok.push(r),
+                    Err(e) => entry.failures.push(e),
+                }
+            }
+        }
+    }
+    eprintln!("suite: echo runs took {:.0?}", started.elapsed());
+
+    let mut idle_results = Vec::new();
+    if let Some(n) = opts.idle_conns {
+        for s in servers.iter().filter(|s| s.key != "tokio-mt") {
+            eprintln!("suite: idle memory of {} ({n} connections)", s.key);
+            let r = run_idle(&opts, s, n, &idle);
+            if let Err(e) = &r {
+                eprintln!("suite: idle {}: {e}", s.key);
+            }
+            idle_results.push((s.clone(), r));
+        }
+    }
+
+    let report = Report {
+        opts: &opts,
+        servers: &servers,
+        configs: &configs,
+        results: &results,
+        idle: &idle_results,
+        missing: &missing,
+        root: &root,
+        busy_starts,
+    };
+    if let Err(e) = write_outputs(&report) {
+        eprintln!("suite: writing {}: {e}", opts.out.display());
+        std::process::exit(1);
+    }
+    eprintln!(
+        "suite: wrote {} in {:.0?}",
+        opts.out.display(),
+        started.elapsed()
+    );
+}
+
+/// The servers, corio first; `missing` gets a note for each one not built.
+fn peers(bin: &Path, corio: &Path, missing: &mut Vec<String>) -> Vec<Server> {
+    let peer = |key, label, name: &str, args: &[&str]| Server {
+        key,
+        label,
+        path: bin.join(name),
+        args: args.iter().map(|a| a.to_string()).collect(),
+    };
+    let mut v = Vec::new();
+    if corio.exists() {
+        v.push(Server {
+            key: "corio",
+            label: "corio (`echo` example)",
+            path: corio.to_path_buf(),
+            args: Vec::new(),
+        });
+    } else {
+        eprintln!(
+            "suite: WARNING: corio's echo example ({}) is not built: corio is left out of this run",
+            corio.display()
+        );
+        missing.push(format!(
+            "corio's `echo` example (`{}`) was not built when this ran, so corio has no figures \
+             and its targets are unmeasured.",
+            corio.display()
+        ));
+    }
+    v.push(peer("epoll", "epoll loop (reference)", "peer_epoll", &[]));
+    v.push(peer(
+        "tokio-ct",
+        "tokio current-thread",
+        "peer_tokio",
+        &["--flavor", "current"],
+    ));
+    v.push(peer(
+        "tokio-mt",
+        "tokio multi-thread",
+        "peer_tokio",
+        &["--flavor", "multi"],
+    ));
+    v.push(peer("may", "may", "peer_may", &[]));
+    v.push(peer("std", "std thread per connection", "peer_std", &[]));
+    v
+}
+
+/// The load configurations, in report order.
+fn configs() -> Vec<Config> {
+    let mut v = Vec::new();
+    for conns in [1, 100, 1000] {
+        for size in [64, 4096] {
+            v.push(Config {
+                conns,
+                size,
+                threads: 1,
+            });
+        }
+    }
+    v.push(Config {
+        conns: 100,
+        size: 64,
+        threads: 2,
+    });
+    v
+}

@@ -1,0 +1,604 @@
+//! Writing the results: the suite's blocks of `BENCHMARKS.md` (header,
+//! echo tables, targets, idle memory, notes), the refreshed micro-benchmark
+//! sections, and the SVG chart.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use corio_bench::echo::splice::{Block, has_heading};
+use corio_bench::echo::svg::{self, Panel};
+use corio_bench::{Sample, fmt_ns, fmt_ratio, machine, markdown_table};
+
+use crate::model::{Config, IdleResult, Opts, Runs, Server, Summary, servers_for};
+use crate::run::{BUF, IDLE_BUF, output_within};
+
+/// The micro-benchmark binaries and the headings of their sections.
+pub(crate) const MICROS: [(&str, &str); 3] = [
+    ("coro_micro", "## Coroutine core (issue 2)"),
+    ("sched_micro", "## Scheduler (issue 3)"),
+    ("sync_micro", "## Sync primitives (issue 4)"),
+];
+
+/// The blocks of BENCHMARKS.md this program owns: the header on top and
+/// the echo section.
+pub(crate) const HEADER: Block<'static> = Block {
+    name: "suite:header",
+};
+/// See [`HEADER`].
+pub(crate) const ECHO: Block<'static> = Block { name: "suite" };
+
+/// Everything the report is made of.
+pub(crate) struct Report<'a> {
+    /// How the suite ran.
+    pub(crate) opts: &'a Opts,
+    /// Every server that took part, corio first.
+    pub(crate) servers: &'a [Server],
+    /// The configurations, in report order.
+    pub(crate) configs: &'a [Config],
+    /// Runs by (index into `configs`, server key).
+    pub(crate) results: &'a HashMap<(usize, &'static str), Runs>,
+    /// Idle-memory result of each server.
+    pub(crate) idle: &'a [(Server, Result<IdleResult, String>)],
+    /// Notes about servers that could not take part.
+    pub(crate) missing: &'a [String],
+    /// The workspace root (for Cargo.lock and git).
+    pub(crate) root: &'a Path,
+    /// Runs that started although the machine was not idle.
+    pub(crate) busy_starts: usize,
+}
+
+impl Report<'_> {
+    /// Medians of server `key` in configuration `ci`, if any run succeeded.
+    pub(crate) fn summary(&self, ci: usize, key: &str) -> Option<Summary> {
+        self.results.get(&(ci, key)).and_then(Runs::summary)
+    }
+
+    /// Index of the configuration with these parameters.
+    pub(crate) fn config_index(&self, conns: usize, size: usize, threads: usize) -> Option<usize> {
+        self.configs.iter().position(|c| {
+            *c == Config {
+                conns,
+                size,
+                threads,
+            }
+        })
+    }
+}
+
+/// Writes the chart, refreshes the micro sections and the suite's blocks.
+pub(crate) fn write_outputs(r: &Report<'_>) -> io::Result<()> {
+    let out_dir = r.opts.out.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let svg_rel = "bench/echo.svg";
+    let svg_path = out_dir.join(svg_rel);
+    if let Some(d) = svg_path.parent() {
+        std::fs::create_dir_all(d)?;
+    }
+    std::fs::write(&svg_path, chart(r))?;
+
+    let mut doc = std::fs::read_to_string(&r.opts.out).unwrap_or_default();
+    doc = HEADER.upsert_top(&doc, &header());
+    doc = ECHO.upsert_before(&doc, &echo_section(r, svg_rel), "", None);
+    if r.opts.micro {
+        doc = refresh_micros(r, doc);
+    }
+    std::fs::write(&r.opts.out, doc)
+}
+
+/// Runs each micro-benchmark binary that exists and puts its output
+/// between its markers (a new section if its heading is absent; a section
+/// written without markers is left as it is).
+pub(crate) fn refresh_micros(r: &Report<'_>, mut doc: String) -> String {
+    for (bin, heading) in MICROS {
+        let path = r.opts.bin_dir.join(bin);
+        if !path.exists() {
+            eprintln!("suite: {bin} not built: its section is left as it is");
+            continue;
+        }
+        let name = format!("bench:{bin}");
+        let block = Block { name: &name };
+        if !block.is_in(&doc) && has_heading(&doc, heading) {
+            eprintln!(
+                "suite: `{heading}` has no {} markers: left as it is",
+                block.begin()
+            );
+            continue;
+        }
+        eprintln!("suite: running {bin}");
+        match output_within(Command::new(&path), Duration::from_secs(600)) {
+            Ok(out) => {
+                doc =
+                    block.upsert_before(&doc, &out, &format!("{heading}\n\n"), Some(&ECHO.begin()));
+            }
+            Err(e) => eprintln!("suite: {bin} failed, its section is left as it is: {e}"),
+        }
+    }
+    doc
+}
+
+/// The file's header: how to regenerate it and who owns which part.
+pub(crate) fn header() -> String {
+    "# corio benchmarks
+
+One command regenerates this file, from the repository root:
+
+```sh
+bench/run.sh            # full run: 5 repeats × 3 s per server and configuration (~20 min)
+bench/run.sh --quick    # short run: 5 repeats × 1 s (~6 min)
+```
+
+`bench/run.sh` builds in release (`cargo build --release -p corio-bench --bins` and
+`cargo build --release --example echo`), then runs the suite
+(`cargo run --release -p corio-bench --bin suite -- ARGS`; `--help` lists its options).
+The suite itself builds nothing.
+
+How this file is kept: the suite owns the blocks between `<!-- suite:… -->` markers (this
+header and the echo section) and rewrites them on every run. It also runs the micro-benchmark
+binaries of issues 2–4 (`coro_micro`, `sched_micro`, `sync_micro`) that are built and puts
+their output between `<!-- bench:NAME:begin -->` / `<!-- bench:NAME:end -->` markers in their
+sections (adding the section if it is absent; a section written without markers is left as it
+is). Every other line — findings, profiles, notes — is kept byte for byte."
+        .to_string()
+}
+
+/// `142k`, `12.2k`, `1.05M` messages per second.
+pub(crate) fn fmt_rate(v: f64) -> String {
+    if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e5 {
+        format!("{:.0}k", v / 1e3)
+    } else if v >= 1e3 {
+        format!("{:.1}k", v / 1e3)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+pub(crate) fn rate_summary(s: &Sample) -> String {
+    format!(
+        "{} ({}–{})",
+        fmt_rate(s.median),
+        fmt_rate(s.min),
+        fmt_rate(s.max)
+    )
+}
+
+pub(crate) fn verdict(met: bool) -> String {
+    if met {
+        "met".into()
+    } else {
+        "**not met**".into()
+    }
+}
+
+pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
+    let o = r.opts;
+    let mut s = String::new();
+    let _ = writeln!(s, "## Echo server (issue 8)\n");
+    let pin = match &o.cpus {
+        Some((sc, cc)) => format!(
+            "server pinned to CPU {sc} and `loadgen` to CPU {cc} with `taskset` (the two-thread \
+             configuration gives both processes CPUs {sc},{cc})"
+        ),
+        None => "no CPU pinning (`taskset` unavailable or `--no-pin`)".into(),
+    };
+    let _ = writeln!(
+        s,
+        "Ping-pong echo: every connection keeps one message in flight and `loadgen` checks every \
+         echoed byte. Each run starts a fresh server (`--buf {BUF}`, TCP_NODELAY), warms up for \
+         {} s and measures {} s; {pin}. Within a configuration the servers take turns (A B C …, \
+         the order rotated each repeat), {} repeats each; tables give the median with min–max. \
+         *Server CPU / msg* is the server's utime+stime (`/proc/PID/stat`) over the measured \
+         window divided by the messages: the fair metric when the client saturates first. \
+         Ratios are of medians: for msgs/s higher is better, for CPU lower is better.\n",
+        o.warmup, o.secs, o.repeats
+    );
+    let _ = writeln!(
+        s,
+        "- Run: {}{}; machine: {}.\n- Versions: {}.\n",
+        today(),
+        if o.quick { ", `--quick`" } else { "" },
+        machine(),
+        versions(r.root)
+    );
+    for m in r.missing {
+        let _ = writeln!(s, "- **Missing:** {m}");
+    }
+    if !r.missing.is_empty() {
+        s.push('\n');
+    }
+
+    let _ = writeln!(s, "### Targets (issue 8)\n");
+    s.push_str(&targets(r));
+
+    let _ = writeln!(s, "\n### Chart\n");
+    let _ = writeln!(
+        s,
+        "![echo benchmarks: msgs/s, server CPU per message, idle memory]({svg_rel})\n"
+    );
+
+    let _ = writeln!(s, "### Echo sweep\n");
+    for (ci, cfg) in r.configs.iter().enumerate() {
+        let _ = writeln!(s, "#### {}\n", cfg.label());
+        let tk = cfg.tokio_key();
+        let epoll = r.summary(ci, "epoll");
+        let tokio = r.summary(ci, tk);
+        let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0.0 => fmt_ratio(a / b),
+            _ => "–".into(),
+        };
+        let mut rows = Vec::new();
+        for server in servers_for(r.servers, cfg) {
+            let runs = r.results.get(&(ci, server.key));
+            let failed = runs.map_or(0, |x| x.failures.len());
+            let Some(sm) = r.summary(ci, server.key) else {
+                rows.push(vec![
+                    server.label.to_string(),
+                    format!("all {failed} runs failed"),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                ]);
+                continue;
+            };
+            let cpu = sm.cpu.as_ref().map(|c| c.median);
+            let mut label = server.label.to_string();
+            if failed > 0 {
+                let _ = write!(label, " ({failed} failed runs)");
+            }
+            rows.push(vec![
+                label,
+                rate_summary(&sm.msgs),
+                ratio(Some(sm.msgs.median), epoll.as_ref().map(|e| e.msgs.median)),
+                ratio(Some(sm.msgs.median), tokio.as_ref().map(|t| t.msgs.median)),
+                sm.cpu.as_ref().map_or("NA".into(), Sample::summary),
+                ratio(
+                    cpu,
+                    epoll
+                        .as_ref()
+                        .and_then(|e| e.cpu.as_ref())
+                        .map(|c| c.median),
+                ),
+                ratio(
+                    cpu,
+                    tokio
+                        .as_ref()
+                        .and_then(|t| t.cpu.as_ref())
+                        .map(|c| c.median),
+                ),
+                fmt_ns(sm.p50.median * 1e3),
+                fmt_ns(sm.p99.median * 1e3),
+            ]);
+        }
+        let tname = if cfg.threads > 1 {
+            "tokio-mt"
+        } else {
+            "tokio-ct"
+        };
+        let h_msgs_e = "msgs/s ÷ epoll";
+        let h_msgs_t = format!("msgs/s ÷ {tname}");
+        let h_cpu_e = "CPU ÷ epoll";
+        let h_cpu_t = format!("CPU ÷ {tname}");
+        s.push_str(&markdown_table(
+            &[
+                "server",
+                "msgs/s",
+                h_msgs_e,
+                &h_msgs_t,
+                "server CPU / msg",
+                h_cpu_e,
+                &h_cpu_t,
+                "p50",
+                "p99",
+            ],
+            &rows,
+        ));
+        s.push('\n');
+    }
+
+    let _ = writeln!(s, "### Idle memory (issue 8)\n");
+    if r.idle.is_empty() {
+        let _ = writeln!(s, "Not measured in this run (`--no-idle`).\n");
+    } else {
+        let _ = writeln!(
+            s,
+            "`idle` starts the server (one thread, `--buf {IDLE_BUF}`), opens the connections one \
+             by one, each does one verified 64-byte echo and stays open; growth of the server's \
+             VmRSS divided by the connections, its threads and fds at that point, and how many \
+             connections still echo afterwards. One run per server.\n"
+        );
+        let rows: Vec<Vec<String>> = r
+            .idle
+            .iter()
+            .map(|(srv, res)| match res {
+                Ok(i) => vec![
+                    srv.label.to_string(),
+                    i.conns.to_string(),
+                    format!("{:.0}", i.bytes_per_conn),
+                    i.threads.to_string(),
+                    i.fds.to_string(),
+                    format!("{}/{}", i.still_echo, i.conns),
+                ],
+                Err(e) => vec![
+                    srv.label.to_string(),
+                    format!("failed: {}", e.replace('|', "/")),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
+                ],
+            })
+            .collect();
+        s.push_str(&markdown_table(
+            &[
+                "server",
+                "connections",
+                "RSS bytes / connection",
+                "threads",
+                "fds",
+                "still echo",
+            ],
+            &rows,
+        ));
+        s.push('\n');
+    }
+
+    let _ = writeln!(s, "### Notes\n");
+    let epoll_100 = r
+        .config_index(100, 64, 1)
+        .and_then(|ci| r.summary(ci, "epoll"));
+    if let Some(Summary {
+        cpu: Some(sc),
+        client_cpu: Some(cc),
+        ..
+    }) = &epoll_100
+    {
+        let _ = writeln!(
+            s,
+            "- The client is no cheaper than the server: against the epoll loop at 100 × 64 B, \
+             `loadgen` spent {} of CPU per message and the server {}. With 100 or more \
+             connections both CPUs are busy and msgs/s is bounded by the client as much as by \
+             the server; compare *server CPU / msg* there.",
+            fmt_ns(cc.median),
+            fmt_ns(sc.median)
+        );
+    }
+    let others: Vec<f64> = r
+        .results
+        .values()
+        .flat_map(|runs| runs.ok.iter().filter_map(|x| x.other_cpus))
+        .collect();
+    if !others.is_empty() {
+        let o = Sample::from_runs(others.clone());
+        let busy = others.iter().filter(|&&x| x > 0.3).count();
+        let _ = writeln!(
+            s,
+            "- Interference: during the measured windows the machine spent a median of {:.2} \
+             CPUs (max {:.2}) on anything but the server and `loadgen` (other programs, and \
+             kernel time charged to neither); {busy} of {} runs saw more than 0.3 CPUs. Runs \
+             disturbed that way lose msgs/s; server CPU / msg moves much less. {} of the \
+             runs started although the machine was still busy after waiting {:?} for it to \
+             be idle.",
+            o.median,
+            o.max,
+            others.len(),
+            r.busy_starts,
+            r.opts.quiet_wait
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- CPU time comes from clock ticks (10 ms), so over a {} s window it is exact to about \
+         {:.1} % at full load. The 1-connection rows are latency-bound: the server sleeps and is \
+         woken for every message, and that cost is in its CPU per message.",
+        o.secs,
+        100.0 / (o.secs * 100.0)
+    );
+    s
+}
+
+/// The target checks of issue 8.
+pub(crate) fn targets(r: &Report<'_>) -> String {
+    let mut rows = Vec::new();
+    let have_corio = r.servers.iter().any(|s| s.key == "corio");
+    let unmeasured = |rows: &mut Vec<Vec<String>>, what: String| {
+        rows.push(vec![what, "not measured".into(), "–".into()]);
+    };
+    for conns in [100, 1000] {
+        let Some(ci) = r.config_index(conns, 64, 1) else {
+            continue;
+        };
+        let c = r.summary(ci, "corio");
+        let t = r.summary(ci, "tokio-ct");
+        let e = r.summary(ci, "epoll");
+        let cpu = |x: &Option<Summary>| x.as_ref().and_then(|x| x.cpu.as_ref()).map(|c| c.median);
+        let pre = format!("{conns} conns × 64 B, 1 thread:");
+        let mut check = |what: String,
+                         a: Option<f64>,
+                         b: Option<f64>,
+                         fmt: fn(f64) -> String,
+                         ok: fn(f64) -> bool| {
+            match (a, b) {
+                (Some(a), Some(b)) if have_corio && b > 0.0 => rows.push(vec![
+                    what,
+                    format!("{} (corio {}, peer {})", fmt_ratio(a / b), fmt(a), fmt(b)),
+                    verdict(ok(a / b)),
+                ]),
+                _ => unmeasured(&mut rows, what),
+            }
+        };
+        check(
+            format!("{pre} corio server CPU/msg ≤ 1.00× tokio current-thread"),
+            cpu(&c),
+            cpu(&t),
+            fmt_ns,
+            |x| x <= 1.0,
+        );
+        check(
+            format!("{pre} corio server CPU/msg ≤ 1.05× epoll loop"),
+            cpu(&c),
+            cpu(&e),
+            fmt_ns,
+            |x| x <= 1.05,
+        );
+        check(
+            format!("{pre} corio msgs/s ≥ tokio current-thread"),
+            c.as_ref().map(|x| x.msgs.median),
+            t.as_ref().map(|x| x.msgs.median),
+            fmt_rate,
+            |x| x >= 1.0,
+        );
+        if conns == 1000 {
+            check(
+                format!("{pre} corio p99 ≤ tokio current-thread p99"),
+                c.as_ref().map(|x| x.p99.median * 1e3),
+                t.as_ref().map(|x| x.p99.median * 1e3),
+                fmt_ns,
+                |x| x <= 1.0,
+            );
+        }
+    }
+    if let Some(ci) = r.config_index(100, 64, 2) {
+        let what = "100 conns × 64 B, 2 threads (server and client on the same 2 CPUs): corio msgs/s ≥ tokio multi-thread".to_string();
+        match (r.summary(ci, "corio"), r.summary(ci, "tokio-mt")) {
+            (Some(c), Some(t)) => rows.push(vec![
+                what,
+                format!(
+                    "{} (corio {}, tokio {})",
+                    fmt_ratio(c.msgs.median / t.msgs.median),
+                    fmt_rate(c.msgs.median),
+                    fmt_rate(t.msgs.median)
+                ),
+                verdict(c.msgs.median >= t.msgs.median),
+            ]),
+            _ => unmeasured(&mut rows, what),
+        }
+    }
+    let what =
+        "idle: 10,000 connections, 1 KiB buffers, 1 thread: corio ≤ 6,000 bytes RSS per connection"
+            .to_string();
+    match r.idle.iter().find(|(s, _)| s.key == "corio") {
+        Some((_, Ok(i))) => rows.push(vec![
+            what,
+            format!("{:.0} bytes ({} connections)", i.bytes_per_conn, i.conns),
+            verdict(i.bytes_per_conn <= 6000.0 && i.still_echo == i.conns),
+        ]),
+        _ => unmeasured(&mut rows, what),
+    }
+    markdown_table(&["target", "measured (ratio of medians)", "verdict"], &rows)
+}
+
+/// The SVG chart: msgs/s, server CPU per message, idle memory.
+pub(crate) fn chart(r: &Report<'_>) -> String {
+    let series: Vec<&Server> = r.servers.iter().collect();
+    let names: Vec<(&str, &str)> = series.iter().map(|s| (s.key, color(s.key))).collect();
+    let groups: Vec<String> = r.configs.iter().map(Config::short).collect();
+    let values = |f: &dyn Fn(&Summary) -> Option<f64>| -> Vec<Vec<Option<f64>>> {
+        (0..r.configs.len())
+            .map(|ci| {
+                series
+                    .iter()
+                    .map(|s| r.summary(ci, s.key).and_then(|x| f(&x)))
+                    .collect()
+            })
+            .collect()
+    };
+    let mut panels = vec![
+        Panel {
+            title: "throughput, msgs/s (median; higher is better)".into(),
+            groups: groups.clone(),
+            values: values(&|x| Some(x.msgs.median)),
+            label: fmt_rate,
+        },
+        Panel {
+            title: "server CPU per message, µs (median; lower is better)".into(),
+            groups,
+            values: values(&|x| x.cpu.as_ref().map(|c| c.median / 1e3)),
+            label: |v| format!("{v:.1}"),
+        },
+    ];
+    if !r.idle.is_empty() {
+        let row: Vec<Option<f64>> = series
+            .iter()
+            .map(|s| {
+                r.idle
+                    .iter()
+                    .find(|(i, _)| i.key == s.key)
+                    .and_then(|(_, x)| x.as_ref().ok())
+                    .map(|x| x.bytes_per_conn)
+            })
+            .collect();
+        panels.push(Panel {
+            title: "idle memory, RSS bytes per connection (lower is better)".into(),
+            groups: vec![format!(
+                "{} idle connections, 1 KiB buffers",
+                r.opts.idle_conns.unwrap_or(0)
+            )],
+            values: vec![row],
+            label: |v| format!("{v:.0}"),
+        });
+    }
+    svg::render(
+        "corio echo benchmarks (conns × message size; 1 server thread unless noted)",
+        &names,
+        &panels,
+    )
+}
+
+/// The fill colour of a server in the chart, the same in every run.
+pub(crate) fn color(key: &str) -> &'static str {
+    match key {
+        "corio" => "#d62728",
+        "epoll" => "#7f7f7f",
+        "tokio-ct" => "#1f77b4",
+        "tokio-mt" => "#17becf",
+        "may" => "#2ca02c",
+        _ => "#ff7f0e",
+    }
+}
+
+/// rustc, tokio and may versions and the corio commit.
+pub(crate) fn versions(root: &Path) -> String {
+    let cmd = |prog: &str, args: &[&str]| -> Option<String> {
+        let out = Command::new(prog)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
+    let locked = |name: &str| -> String {
+        let tag = format!("name = \"{name}\"\nversion = \"");
+        lock.find(&tag)
+            .and_then(|i| lock[i + tag.len()..].split('"').next())
+            .unwrap_or("?")
+            .to_string()
+    };
+    let rev = cmd("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into());
+    format!(
+        "{}; tokio {}; may {}; corio at commit {rev} (plus uncommitted work, if any)",
+        cmd("rustc", &["--version"]).unwrap_or_else(|| "rustc ?".into()),
+        locked("tokio"),
+        locked("may"),
+    )
+}
+
+/// Today's date (UTC), from `date`.
+pub(crate) fn today() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown date".into())
+}

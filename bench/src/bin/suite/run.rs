@@ -1,0 +1,236 @@
+//! Running the measured programs: a server pinned with `taskset`, `loadgen`
+//! or `idle` against it, with time limits, and parsing their summary lines.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use corio_bench::echo::procfs;
+
+use crate::model::{Config, IdleResult, Opts, RunResult, Server};
+
+/// Buffer per connection of every server in the throughput runs.
+pub(crate) const BUF: usize = 16 * 1024;
+/// Buffer per connection in the idle-memory runs (the framework's own cost
+/// shows, not the user's buffer).
+pub(crate) const IDLE_BUF: usize = 1024;
+
+/// Whether `taskset` runs here and accepts a CPU list.
+pub(crate) fn taskset_works() -> bool {
+    Command::new("taskset")
+        .args(["-c", "0", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `program`, started through `taskset -c cpus` when pinning.
+pub(crate) fn pinned(cpus: Option<&str>, program: &Path) -> Command {
+    match cpus {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+/// CPU lists of server and client for `cfg` (both sets for several threads).
+pub(crate) fn cpu_sets(opts: &Opts, cfg: &Config) -> (Option<String>, Option<String>) {
+    match &opts.cpus {
+        None => (None, None),
+        Some((s, c)) if cfg.threads > 1 => {
+            let both = format!("{s},{c}");
+            (Some(both.clone()), Some(both))
+        }
+        Some((s, c)) => (Some(s.clone()), Some(c.clone())),
+    }
+}
+
+/// One fresh server, one loadgen run against it.
+pub(crate) fn run_one(
+    opts: &Opts,
+    server: &Server,
+    cfg: &Config,
+    loadgen: &Path,
+) -> Result<RunResult, String> {
+    let addr = free_addr().map_err(|e| format!("no free port: {e}"))?;
+    let (server_cpus, client_cpus) = cpu_sets(opts, cfg);
+    let mut child = pinned(server_cpus.as_deref(), &server.path)
+        .args(&server.args)
+        .args(["--addr", &addr.to_string()])
+        .args(["--threads", &cfg.threads.to_string()])
+        .args(["--buf", &BUF.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", server.path.display()))?;
+    let result = (|| {
+        wait_listening(addr, &mut child)?;
+        let mut cmd = pinned(client_cpus.as_deref(), loadgen);
+        cmd.args(["--addr", &addr.to_string()])
+            .args(["--conns", &cfg.conns.to_string()])
+            .args(["--size", &cfg.size.to_string()])
+            .args(["--secs", &opts.secs.to_string()])
+            .args(["--warmup", &opts.warmup.to_string()])
+            .args(["--threads", &cfg.threads.to_string()])
+            .args(["--server-pid", &child.id().to_string()]);
+        let limit = Duration::from_secs_f64(opts.warmup + opts.secs + 60.0);
+        let out = output_within(cmd, limit)?;
+        let line = out
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .ok_or_else(|| format!("loadgen printed no RESULT: {out:?}"))?;
+        let kv = key_values(line);
+        let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
+        if num("errors") != Some(0.0) || num("mismatches") != Some(0.0) {
+            return Err(format!("loadgen saw errors: {line}"));
+        }
+        Ok(RunResult {
+            msgs_per_sec: num("msgs_per_sec").ok_or("no msgs_per_sec")?,
+            server_cpu_ns: num("server_cpu_ns_per_msg"),
+            client_cpu_ns: num("client_cpu_ns_per_msg"),
+            p50_us: num("p50_us").ok_or("no p50_us")?,
+            p99_us: num("p99_us").ok_or("no p99_us")?,
+            other_cpus: num("other_cpus"),
+        })
+    })();
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Waits up to `max` for the machine to be nearly idle (under a quarter of
+/// a CPU busy over 250 ms); returns whether it became so.
+pub(crate) fn wait_quiet(max: Duration) -> bool {
+    let deadline = Instant::now() + max;
+    loop {
+        let t = Instant::now();
+        let Ok(before) = procfs::machine_busy_ns() else {
+            return true;
+        };
+        std::thread::sleep(Duration::from_millis(250));
+        let Ok(after) = procfs::machine_busy_ns() else {
+            return true;
+        };
+        let busy = after.saturating_sub(before) as f64 / t.elapsed().as_nanos() as f64;
+        if busy < 0.25 {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// Runs `cmd` with stdout captured; kills it after `limit`; fails on a
+/// non-zero exit. Returns stdout.
+pub(crate) fn output_within(mut cmd: Command, limit: Duration) -> Result<String, String> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("starting {cmd:?}: {e}"))?;
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) if Instant::now() > deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{cmd:?} did not finish within {limit:?}"));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for {cmd:?}: {e}")),
+        }
+    };
+    let mut out = String::new();
+    if let Some(mut so) = child.stdout.take() {
+        let _ = io::Read::read_to_string(&mut so, &mut out);
+    }
+    if !status.success() {
+        return Err(format!("{cmd:?} exited with {status}; stdout: {out:?}"));
+    }
+    Ok(out)
+}
+
+/// `key=value` pairs of a summary line.
+pub(crate) fn key_values(line: &str) -> HashMap<&str, &str> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .collect()
+}
+
+/// A loopback address whose port was free a moment ago.
+pub(crate) fn free_addr() -> io::Result<SocketAddr> {
+    TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
+/// Polls until `addr` accepts (10 s at most, and only while `child` lives).
+pub(crate) fn wait_listening(addr: SocketAddr, child: &mut Child) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect(addr).is_ok() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("server exited with {status} before listening"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("server did not listen on {addr} within 10 s"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Memory per idle connection of `server` (pinned to the server CPUs).
+pub(crate) fn run_idle(
+    opts: &Opts,
+    server: &Server,
+    conns: u64,
+    idle: &Path,
+) -> Result<IdleResult, String> {
+    let (server_cpus, client_cpus) = cpu_sets(
+        opts,
+        &Config {
+            conns: 0,
+            size: 0,
+            threads: 1,
+        },
+    );
+    let mut cmd = pinned(client_cpus.as_deref(), idle);
+    cmd.args([
+        "--conns",
+        &conns.to_string(),
+        "--buf",
+        &IDLE_BUF.to_string(),
+        "--",
+    ]);
+    if let Some(c) = &server_cpus {
+        cmd.args(["taskset", "-c", c]);
+    }
+    cmd.arg(&server.path).args(&server.args);
+    let out = output_within(cmd, Duration::from_secs(300))?;
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("IDLE "))
+        .ok_or_else(|| format!("idle printed no IDLE line: {out:?}"))?;
+    let kv = key_values(line);
+    let num = |k: &str| -> Result<f64, String> {
+        kv.get(k)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no {k} in {line:?}"))
+    };
+    Ok(IdleResult {
+        conns: num("conns")? as u64,
+        bytes_per_conn: num("bytes_per_conn")?,
+        threads: num("threads")? as u64,
+        fds: num("fds")? as u64,
+        still_echo: num("still_echo")? as u64,
+    })
+}
