@@ -455,3 +455,80 @@ fn many_coroutines_accept_on_one_std_listener() {
         drop(clients);
     });
 }
+
+#[test]
+fn std_connect_timeout_parks_in_the_poll_hook() {
+    let _w = watchdog("std_connect_timeout_parks_in_the_poll_hook", 60);
+    corio::run(|| {
+        // A listener that never accepts, with the smallest backlog: once
+        // the queue is full, connects hang until their timeout.
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // SAFETY: listen(2) on a socket we own.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let mut held = Vec::new();
+        loop {
+            match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+                Ok(s) => held.push(s),
+                Err(e) => {
+                    assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+                    break;
+                }
+            }
+            assert!(held.len() < 16, "the backlog never filled");
+        }
+        // Five std connect_timeout calls (nonblocking connect + poll) in
+        // five coroutines overlap: 5 x 300 ms serially.
+        let start = Instant::now();
+        let hs: Vec<_> = (0..5)
+            .map(|_| {
+                corio::spawn(move || {
+                    TcpStream::connect_timeout(&addr, Duration::from_millis(300))
+                        .map(drop)
+                        .map_err(|e| e.kind())
+                })
+            })
+            .collect();
+        for h in hs {
+            assert_eq!(h.join().unwrap(), Err(io::ErrorKind::TimedOut));
+        }
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300), "early: {took:?}");
+        assert!(took < Duration::from_millis(1000), "took {took:?}");
+    });
+}
+
+/// Timeouts round up: over many short waits, none ends early.
+#[test]
+fn hooked_timeouts_never_fire_early() {
+    let _w = watchdog("hooked_timeouts_never_fire_early", 60);
+    corio::run(|| {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = a.as_raw_fd();
+        for i in 0..40u64 {
+            let want = Duration::from_micros(500 + i * 137);
+            a.set_read_timeout(Some(want)).unwrap();
+            let start = Instant::now();
+            assert_eq!(raw_recv(fd, &mut [0; 1], 0), -1);
+            assert!(start.elapsed() >= want, "recv timeout {want:?} fired early");
+
+            let start = Instant::now();
+            std::thread::sleep(want);
+            assert!(start.elapsed() >= want, "sleep {want:?} ended early");
+
+            let ms = 1 + (i % 3) as i32;
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            let start = Instant::now();
+            // SAFETY: one valid pollfd.
+            assert_eq!(unsafe { libc::poll(&mut p, 1, ms) }, 0);
+            assert!(
+                start.elapsed() >= Duration::from_millis(ms as u64),
+                "poll fired early"
+            );
+        }
+    });
+}
