@@ -19,10 +19,12 @@ const LONG: Duration = Duration::from_secs(3600);
 #[test]
 fn ping_pong_of_100k_messages_between_two_schedulers_in_order() {
     const N: u64 = 100_000;
-    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
-    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
-    let echo = thread::spawn(move || {
-        corio_sched::run(move || {
+    let rt = corio_sched::Runtime::builder().threads(2).build().unwrap();
+    let worker = rt.handles().pop().unwrap();
+    let echoed = rt.block_on(move || {
+        let (ping_tx, ping_rx) = mpsc::channel::<u64>();
+        let (pong_tx, pong_rx) = mpsc::channel::<u64>();
+        let echo = worker.spawn(move || {
             let mut expect = 0;
             for msg in ping_rx.iter() {
                 assert_eq!(msg, expect, "ping out of order");
@@ -30,18 +32,36 @@ fn ping_pong_of_100k_messages_between_two_schedulers_in_order() {
                 pong_tx.send(msg).unwrap();
             }
             expect
-        })
+        });
+        for i in 0..N {
+            ping_tx.send(i).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), i, "pong out of order");
+        }
+        drop(ping_tx);
+        echo.join().unwrap()
     });
-    let client = thread::spawn(move || {
+    assert_eq!(echoed, N);
+}
+
+#[test]
+fn ping_pong_between_two_run_threads() {
+    const N: u64 = 10_000;
+    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
+    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
+    let echo = thread::spawn(move || {
         corio_sched::run(move || {
-            for i in 0..N {
-                ping_tx.send(i).unwrap();
-                assert_eq!(pong_rx.recv().unwrap(), i, "pong out of order");
+            for msg in ping_rx.iter() {
+                pong_tx.send(msg).unwrap();
             }
         })
     });
-    client.join().unwrap();
-    assert_eq!(echo.join().unwrap(), N);
+    corio_sched::run(move || {
+        for i in 0..N {
+            ping_tx.send(i).unwrap();
+            assert_eq!(pong_rx.recv().unwrap(), i);
+        }
+    });
+    echo.join().unwrap();
 }
 
 #[test]

@@ -6,10 +6,10 @@
 //! runs passes its notification to the next waiter.
 
 use std::io;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
+use super::spin::SpinLock;
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
 /// A condition variable whose waits park the calling coroutine (or block
@@ -41,7 +41,7 @@ use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait}
 /// ```
 pub struct Condvar {
     /// Waiting coroutines and threads, oldest first.
-    waiters: StdMutex<WaitList<()>>,
+    waiters: SpinLock<WaitList<()>>,
 }
 
 /// Whether a timed condvar wait returned because its timeout passed, like
@@ -61,7 +61,7 @@ impl Condvar {
     /// A condition variable with no waiters.
     pub const fn new() -> Condvar {
         Condvar {
-            waiters: StdMutex::new(WaitList::new()),
+            waiters: SpinLock::new(WaitList::new()),
         }
     }
 
@@ -191,7 +191,7 @@ impl Queue for Condvar {
     type State = WaitList<()>;
     type Data = ();
 
-    fn state(&self) -> &StdMutex<WaitList<()>> {
+    fn state(&self) -> &SpinLock<WaitList<()>> {
         &self.waiters
     }
 

@@ -24,9 +24,9 @@
 //! Every primitive is `Send + Sync` (for `Send` contents) and works in three
 //! situations alike:
 //! - between coroutines of one thread: a waiter parks, the thread runs
-//!   other coroutines; no syscall is made (the state sits behind a
-//!   `std::sync::Mutex`, uncontended there; `Mutex` itself is one atomic
-//!   compare-and-swap to lock and one to unlock);
+//!   other coroutines; no syscall is made (each primitive's state sits
+//!   behind a tiny internal spin lock, never contended there; `Mutex` is
+//!   one compare-and-swap to lock and a plain store to unlock);
 //! - between coroutines of different scheduler threads: the waker wakes the
 //!   waiter's scheduler through its eventfd;
 //! - from plain OS threads outside any scheduler: they block the thread.
@@ -63,9 +63,11 @@
 pub mod mpsc;
 
 mod condvar;
+mod fence;
 mod mutex;
 mod rwlock;
 mod semaphore;
+mod spin;
 mod wait;
 mod wait_group;
 

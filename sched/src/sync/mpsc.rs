@@ -19,7 +19,7 @@
 //! ```
 //!
 //! # Design
-//! One `std::sync::Mutex` guards the buffer, the counts and two wait lists
+//! One internal spin lock guards the buffer, the counts and two wait lists
 //! (held for a few instructions, never across a park). Messages are handed
 //! over directly where that keeps order and fairness: a sender that finds a
 //! parked receiver puts the message into that receiver's wait node; a
@@ -55,9 +55,10 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::spin::{SpinGuard, SpinLock};
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
 /// Capacity of an unbounded channel.
@@ -79,7 +80,7 @@ pub fn sync_channel<T>(bound: usize) -> (SyncSender<T>, Receiver<T>) {
 
 /// The shared channel.
 struct Chan<T> {
-    state: StdMutex<State<T>>,
+    state: SpinLock<State<T>>,
 }
 
 /// Everything behind the channel's lock.
@@ -104,28 +105,46 @@ pub(crate) struct State<T> {
 }
 
 impl<T> State<T> {
-    /// Takes the next message, refilling the buffer from parked senders.
-    fn take(&mut self, wake: &mut Wakeups) -> Option<T> {
-        if let Some(msg) = self.buf.pop_front() {
-            if self.buf.len() < self.cap {
-                if let Some((slot, waker)) = self.send.choose() {
-                    self.buf
-                        .push_back(slot.take().expect("a parked sender holds its message"));
-                    wake.push(waker);
-                }
-            }
-            return Some(msg);
+    /// Puts `msg` into the oldest parked receiver's node, unlocks and wakes
+    /// it.
+    #[cold]
+    fn hand_to_receiver(mut this: SpinGuard<'_, Self>, msg: T) {
+        let (slot, waker) = this.recv.choose().expect("a parked receiver");
+        *slot = Some(msg);
+        drop(this);
+        if let Some(w) = waker {
+            w.wake();
         }
-        let (slot, waker) = self.send.choose()?;
-        wake.push(waker);
-        Some(slot.take().expect("a parked sender holds its message"))
+    }
+
+    /// Takes the next message from parked senders when the buffer alone
+    /// cannot serve the receiver (rare: the channel was full, or it is a
+    /// rendezvous): `msg` is the message already popped from the buffer, if
+    /// any; the oldest sender's message refills the buffer or is the
+    /// message. Unlocks and wakes that sender.
+    #[cold]
+    fn take_from_sender(mut this: SpinGuard<'_, Self>, msg: Option<T>) -> Option<T> {
+        let (slot, waker) = this.send.choose()?;
+        let theirs = slot.take().expect("a parked sender holds its message");
+        let msg = match msg {
+            Some(msg) => {
+                this.buf.push_back(theirs);
+                msg
+            }
+            None => theirs,
+        };
+        drop(this);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        Some(msg)
     }
 }
 
 impl<T> Chan<T> {
     fn new(cap: usize) -> Arc<Chan<T>> {
         Arc::new(Chan {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 buf: VecDeque::new(),
                 cap,
                 senders: 1,
@@ -142,12 +161,8 @@ impl<T> Chan<T> {
         if !s.receiver {
             return Err(Failed::Disconnected(msg));
         }
-        if let Some((slot, waker)) = s.recv.choose() {
-            *slot = Some(msg);
-            drop(s);
-            if let Some(w) = waker {
-                w.wake();
-            }
+        if !s.recv.is_empty() {
+            State::hand_to_receiver(s, msg);
             return Ok(());
         }
         if s.buf.len() < s.cap {
@@ -176,12 +191,15 @@ impl<T> Chan<T> {
     /// Receives a message, parking while the channel is empty if `block`.
     fn recv(&self, block: bool, deadline: Option<Instant>) -> Result<T, Failed<()>> {
         loop {
-            let mut wake = Wakeups::default();
             let mut s = lock(&self.state);
-            if let Some(msg) = s.take(&mut wake) {
-                drop(s);
-                wake.wake();
-                return Ok(msg);
+            if let Some(msg) = s.buf.pop_front() {
+                if s.send.is_empty() || s.buf.len() >= s.cap {
+                    return Ok(msg);
+                }
+                return Ok(State::take_from_sender(s, Some(msg)).expect("a message"));
+            }
+            if !s.send.is_empty() {
+                return Ok(State::take_from_sender(s, None).expect("a message"));
             }
             if s.senders == 0 {
                 return Err(Failed::Disconnected(()));
@@ -224,7 +242,7 @@ impl<T> Queue for RecvSide<'_, T> {
     type State = State<T>;
     type Data = Option<T>;
 
-    fn state(&self) -> &StdMutex<State<T>> {
+    fn state(&self) -> &SpinLock<State<T>> {
         &self.0.state
     }
 
@@ -253,7 +271,7 @@ impl<T> Queue for SendSide<'_, T> {
     type State = State<T>;
     type Data = Option<T>;
 
-    fn state(&self) -> &StdMutex<State<T>> {
+    fn state(&self) -> &SpinLock<State<T>> {
         &self.0.state
     }
 

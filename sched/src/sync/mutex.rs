@@ -1,34 +1,59 @@
 //! [`Mutex`]: mutual exclusion that parks coroutines, not threads.
 //!
-//! One atomic word holds the lock: `LOCKED`, and `PARKED` while the wait
-//! queue is non-empty. Uncontended `lock` is one compare-and-swap and
-//! `unlock` another; the queue (a `std::sync::Mutex` around a
-//! [`WaitList`]) is touched only when someone waits.
+//! `state` is 0 while unlocked, else the id of the thread whose coroutine
+//! (or plain code) holds the lock. Uncontended, `lock` is one
+//! compare-and-swap and `unlock` a plain release store followed by a load
+//! of `waiters`: the store-load ordering that must keep an unlock from
+//! missing a waiter comes from an asymmetric fence ([`super::fence`]): the
+//! locker that is about to park behind a holder on another thread issues
+//! the heavy side (a `membarrier` syscall); one that parks behind a holder
+//! on its own thread needs none (the holder is a suspended coroutine of
+//! that thread, so its unlock comes later in program order). Without
+//! membarrier the unlock uses a sequentially consistent swap instead.
 //!
-//! Fairness: an unlock with waiters wakes the oldest, which competes for
-//! the lock again (so a short critical section on a busy thread is not
-//! slowed by a switch per unlock). A waiter that loses that race goes back
-//! to the *front* of the queue marked starving, and the next unlock hands
-//! the lock to it directly: nobody is bypassed more than once.
+//! Protocol: a locker that must wait counts itself in `waiters` (kept until
+//! it leaves `lock`), fences, then under the queue lock re-checks `state`
+//! and queues. An unlock that sees `waiters != 0` goes the slow way: under
+//! the queue lock it wakes the oldest waiter, handing it the lock directly
+//! if that waiter is starving.
 //!
-//! Invariants: `PARKED` changes only under the queue lock, where it is set
-//! before a waiter is queued and cleared when the queue empties; `LOCKED` is
-//! cleared only by the holder, which is also the only one who may set the
-//! whole word with a plain store (while it holds the queue lock).
+//! Fairness: a woken waiter competes for the lock again (so short critical
+//! sections on a busy thread are not slowed by a switch per unlock); if it
+//! loses it goes back to the *front* of the queue marked starving, and the
+//! next unlock hands the lock to it: nobody is bypassed more than once
+//! (save for a locker that slips in during the few instructions between an
+//! unlock's store and its check of `waiters`).
 
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex as StdMutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering, compiler_fence};
 use std::time::{Duration, Instant};
 
+use super::fence;
+use super::spin::SpinLock;
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
-const LOCKED: u8 = 1;
-const PARKED: u8 = 2;
+thread_local! {
+    /// This thread's id for `Mutex::state` (0: not assigned yet).
+    static THREAD_ID: Cell<usize> = const { Cell::new(0) };
+}
+
+/// A non-zero id of the calling thread, unique among live threads.
+#[inline]
+fn thread_id() -> usize {
+    THREAD_ID.with(|id| match id.get() {
+        0 => {
+            static NEXT: AtomicUsize = AtomicUsize::new(1);
+            let new = NEXT.fetch_add(1, Ordering::Relaxed);
+            id.set(new);
+            new
+        }
+        known => known,
+    })
+}
 
 /// A mutual-exclusion lock whose `lock` parks the calling coroutine (or
 /// blocks the calling plain thread) while another holds it.
@@ -70,16 +95,19 @@ const PARKED: u8 = 2;
 /// assert_eq!(total, 1000);
 /// ```
 pub struct Mutex<T: ?Sized> {
-    /// `LOCKED` | `PARKED` (see the module docs).
-    state: AtomicU8,
+    /// 0 when unlocked, else the id of the holder's thread.
+    state: AtomicUsize,
+    /// Lockers inside the slow path of `lock` (queued or about to be);
+    /// while non-zero, unlock takes its slow path.
+    waiters: AtomicUsize,
     /// Parked lockers, oldest first.
-    queue: StdMutex<WaitList<Waiter>>,
+    queue: SpinLock<WaitList<Waiter>>,
     /// The protected value; accessed only by the holder of `LOCKED`.
     data: UnsafeCell<T>,
 }
 
-// SAFETY: the mutex hands `&mut T` to one holder at a time (the `LOCKED`
-// bit), which may live on any thread, so `T: Send` suffices for both.
+// SAFETY: the mutex hands `&mut T` to one holder at a time (`state`),
+// which may live on any thread, so `T: Send` suffices for both.
 unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
 // SAFETY: as above.
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
@@ -87,6 +115,8 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 /// A parked locker.
 #[derive(Default)]
 pub(crate) struct Waiter {
+    /// The waiter's thread id, stored in `state` on a hand-off.
+    thread: usize,
     /// It lost a race after being woken: the next unlock hands it the lock.
     starving: bool,
     /// Set by the unlock that chose it: it owns the lock now (otherwise it
@@ -98,8 +128,9 @@ impl<T> Mutex<T> {
     /// A new, unlocked mutex.
     pub const fn new(value: T) -> Mutex<T> {
         Mutex {
-            state: AtomicU8::new(0),
-            queue: StdMutex::new(WaitList::new()),
+            state: AtomicUsize::new(0),
+            waiters: AtomicUsize::new(0),
+            queue: SpinLock::new(WaitList::new()),
             data: UnsafeCell::new(value),
         }
     }
@@ -119,12 +150,13 @@ impl<T: ?Sized> Mutex<T> {
     /// not hold the lock.
     #[inline]
     pub fn lock(&self) -> io::Result<MutexGuard<'_, T>> {
+        let me = thread_id();
         if self
             .state
-            .compare_exchange_weak(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_slow(None)?;
+            self.lock_slow(me, None)?;
         }
         Ok(MutexGuard::new(self))
     }
@@ -132,19 +164,10 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex if it is free right now.
     #[inline]
     pub fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
-        let mut s = self.state.load(Ordering::Relaxed);
-        while s & LOCKED == 0 {
-            match self.state.compare_exchange_weak(
-                s,
-                s | LOCKED,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(MutexGuard::new(self)),
-                Err(now) => s = now,
-            }
-        }
-        None
+        self.state
+            .compare_exchange(0, thread_id(), Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| MutexGuard::new(self))
     }
 
     /// Locks the mutex, waiting at most `timeout`.
@@ -166,7 +189,7 @@ impl<T: ?Sized> Mutex<T> {
         match self.try_lock() {
             Some(g) => Ok(g),
             None => {
-                self.lock_slow(deadline)?;
+                self.lock_slow(thread_id(), deadline)?;
                 Ok(MutexGuard::new(self))
             }
         }
@@ -174,7 +197,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Whether the mutex is held right now (a hint: it may change at once).
     pub fn is_locked(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & LOCKED != 0
+        self.state.load(Ordering::Relaxed) != 0
     }
 
     /// A mutable reference to the value; no locking is needed, the borrow
@@ -184,34 +207,37 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     #[cold]
-    fn lock_slow(&self, deadline: Option<Instant>) -> io::Result<()> {
+    fn lock_slow(&self, me: usize, deadline: Option<Instant>) -> io::Result<()> {
+        // Counted until we leave, also when unwinding.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _counted = Counted(&self.waiters);
+        let mut fenced = false;
         let mut starving = false;
         loop {
-            let s = self.state.load(Ordering::Relaxed);
-            if s & LOCKED == 0 {
+            let holder = self.state.load(Ordering::Relaxed);
+            if holder == 0 {
                 if self
                     .state
-                    .compare_exchange_weak(s, s | LOCKED, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
                     return Ok(());
                 }
                 continue;
             }
+            if holder != me && !fenced {
+                // The holder runs on another thread and may be unlocking
+                // right now with the light fence: after this, either its
+                // release is visible to us or it sees `waiters`.
+                fence::heavy();
+                fenced = true;
+            }
             let queue = lock(&self.queue);
-            // Announce the waiter before queueing it; if the lock was freed
-            // meanwhile, try again instead.
-            let s = self.state.load(Ordering::Relaxed);
-            if s & LOCKED == 0
-                || (s & PARKED == 0
-                    && self
-                        .state
-                        .compare_exchange(s, s | PARKED, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_err())
-            {
+            if self.state.load(Ordering::SeqCst) == 0 {
                 continue;
             }
             let waiter = Waiter {
+                thread: me,
                 starving,
                 handoff: false,
             };
@@ -226,15 +252,23 @@ impl<T: ?Sized> Mutex<T> {
     /// Releases the lock. Called by the guard.
     #[inline]
     fn unlock(&self) {
-        if self
-            .state
-            .compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
-            self.unlock_slow();
+        if self.waiters.load(Ordering::Relaxed) != 0 {
+            // Someone waits: hand over under the queue lock.
+            return self.unlock_slow();
+        }
+        if fence::light_is_enough() {
+            self.state.store(0, Ordering::Release);
+            // Pairs with `fence::heavy` in `lock_slow`.
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            self.state.swap(0, Ordering::SeqCst);
+        }
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            self.wake_after_release();
         }
     }
 
+    /// Unlock with waiters, still holding the lock.
     #[cold]
     fn unlock_slow(&self) {
         let mut wake = Wakeups::default();
@@ -244,19 +278,49 @@ impl<T: ?Sized> Mutex<T> {
         wake.wake();
     }
 
+    /// A waiter appeared just as an unlock released the lock: wake the
+    /// oldest, handing it the lock if it is starving and the lock is still
+    /// free.
+    #[cold]
+    fn wake_after_release(&self) {
+        let mut wake = Wakeups::default();
+        let mut queue = lock(&self.queue);
+        if let Some(front) = queue.front() {
+            let handoff = front.starving
+                && self
+                    .state
+                    .compare_exchange(0, front.thread, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok();
+            let (waiter, waker) = queue.choose().expect("a front waiter");
+            waiter.handoff = handoff;
+            wake.push(waker);
+        }
+        drop(queue);
+        wake.wake();
+    }
+
     /// Releases the lock held by the caller, with the queue locked: wakes
     /// the oldest waiter, handing it the lock if it is starving.
     fn release_queued(&self, queue: &mut WaitList<Waiter>, wake: &mut Wakeups) {
         let Some((waiter, waker)) = queue.choose() else {
+            // Counted waiters not queued yet re-check `state` under the
+            // queue lock, after this store.
             self.state.store(0, Ordering::Release);
             return;
         };
         waiter.handoff = waiter.starving;
-        let handoff = waiter.handoff;
-        let parked = if queue.is_empty() { 0 } else { PARKED };
-        let locked = if handoff { LOCKED } else { 0 };
-        self.state.store(locked | parked, Ordering::Release);
+        let next = if waiter.handoff { waiter.thread } else { 0 };
+        self.state.store(next, Ordering::Release);
         wake.push(waker);
+    }
+}
+
+/// Decrements a waiter count when dropped.
+struct Counted<'a>(&'a AtomicUsize);
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -264,7 +328,7 @@ impl<T: ?Sized> Queue for Mutex<T> {
     type State = WaitList<Waiter>;
     type Data = Waiter;
 
-    fn state(&self) -> &StdMutex<WaitList<Waiter>> {
+    fn state(&self) -> &SpinLock<WaitList<Waiter>> {
         &self.queue
     }
 
@@ -282,19 +346,13 @@ impl<T: ?Sized> Queue for Mutex<T> {
         if chosen && waiter.handoff {
             // We own the lock: pass it on.
             self.release_queued(queue, wake);
-            return;
-        }
-        if queue.is_empty() {
-            self.state.fetch_and(!PARKED, Ordering::Relaxed);
-        } else if chosen && self.state.load(Ordering::Relaxed) & LOCKED == 0 {
+        } else if chosen && self.state.load(Ordering::SeqCst) == 0 {
             // We were woken to compete for a free lock and leave: wake the
-            // next waiter instead, or nobody would.
-            let (next, waker) = queue.choose().expect("queue is not empty");
-            next.handoff = false;
-            if queue.is_empty() {
-                self.state.fetch_and(!PARKED, Ordering::Relaxed);
+            // next waiter instead, or nobody might.
+            if let Some((next, waker)) = queue.choose() {
+                next.handoff = false;
+                wake.push(waker);
             }
-            wake.push(waker);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! [`RwLock`]: many readers or one writer, parking coroutines, not threads.
 //!
 //! The whole state (reader count, writer flag, queue) sits behind one
-//! `std::sync::Mutex`, held for a few instructions per call. Fairness is
+//! internal spin lock, held for a few instructions per call. Fairness is
 //! strict FIFO with hand-off: a new reader queues behind a waiting writer
 //! (writers cannot starve), and a release grants the lock to the oldest
 //! waiter, or to the run of readers at the head of the queue, before they
@@ -12,9 +12,9 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
+use super::spin::SpinLock;
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
 /// A reader-writer lock whose waits park the calling coroutine (or block
@@ -40,7 +40,7 @@ use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait}
 /// ```
 pub struct RwLock<T: ?Sized> {
     /// Who holds the lock and who waits.
-    state: StdMutex<State>,
+    state: SpinLock<State>,
     /// The protected value: shared while `readers > 0`, exclusive while
     /// `writer`.
     data: UnsafeCell<T>,
@@ -93,7 +93,7 @@ impl<T> RwLock<T> {
     /// A new, unlocked lock.
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 readers: 0,
                 writer: false,
                 queue: WaitList::new(),
@@ -205,7 +205,7 @@ impl<T: ?Sized> Queue for RwLock<T> {
     type State = State;
     type Data = Want;
 
-    fn state(&self) -> &StdMutex<State> {
+    fn state(&self) -> &SpinLock<State> {
         &self.state
     }
 

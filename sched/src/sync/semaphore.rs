@@ -5,9 +5,9 @@
 
 use std::fmt;
 use std::io;
-use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
 
+use super::spin::SpinLock;
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
 /// A counting semaphore whose `acquire` parks the calling coroutine (or
@@ -39,7 +39,7 @@ use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait}
 /// ```
 pub struct Semaphore {
     /// Free permits and waiters.
-    state: StdMutex<State>,
+    state: SpinLock<State>,
 }
 
 /// The semaphore's bookkeeping.
@@ -67,7 +67,7 @@ impl Semaphore {
     /// A semaphore with `permits` free permits.
     pub const fn new(permits: usize) -> Semaphore {
         Semaphore {
-            state: StdMutex::new(State {
+            state: SpinLock::new(State {
                 permits,
                 queue: WaitList::new(),
             }),
@@ -139,7 +139,7 @@ impl Queue for Semaphore {
     type State = State;
     type Data = ();
 
-    fn state(&self) -> &StdMutex<State> {
+    fn state(&self) -> &SpinLock<State> {
         &self.state
     }
 

@@ -1,7 +1,7 @@
 //! The wait queue every primitive of `sync` parks on, and the one parking
 //! routine they share.
 //!
-//! A primitive keeps its state behind a `std::sync::Mutex` (held for a few
+//! A primitive keeps its state behind a [`SpinLock`] (held for a few
 //! instructions, never across a park) together with one or more
 //! [`WaitList`]s. To wait, it checks its condition under that lock and, if it
 //! must wait, hands the guard to [`wait`], which queues a node (inside
@@ -24,11 +24,11 @@
 //!   a drop guard does the same as an error.
 
 use std::io;
-use std::sync::{Mutex as StdMutex, MutexGuard as StdGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use slab::Slab;
 
+use super::spin::{SpinGuard, SpinLock};
 use crate::park::{Waker, park};
 
 /// Marks the absence of a neighbour in the intrusive list.
@@ -209,7 +209,7 @@ pub(crate) trait Queue {
     type Data;
 
     /// The primitive's lock.
-    fn state(&self) -> &StdMutex<Self::State>;
+    fn state(&self) -> &SpinLock<Self::State>;
 
     /// The wait list inside the state.
     fn list(state: &mut Self::State) -> &mut WaitList<Self::Data>;
@@ -228,11 +228,10 @@ pub(crate) trait Queue {
     );
 }
 
-/// Locks a primitive's state. A panic while holding it (only a bug of ours
-/// could cause one) does not make the primitive unusable.
+/// Locks a primitive's state.
 #[inline]
-pub(crate) fn lock<S>(m: &StdMutex<S>) -> StdGuard<'_, S> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
+pub(crate) fn lock<S>(m: &SpinLock<S>) -> SpinGuard<'_, S> {
+    m.lock()
 }
 
 /// How a [`wait`] ended.
@@ -254,7 +253,7 @@ pub(crate) enum Outcome<D> {
 /// and the outcome is `Aborted` after `abandon(chosen = false)`.
 pub(crate) fn wait<'a, Q: Queue + ?Sized>(
     q: &'a Q,
-    state: StdGuard<'a, Q::State>,
+    state: SpinGuard<'a, Q::State>,
     data: Q::Data,
     front: bool,
     what: &'static str,

@@ -3,9 +3,10 @@
 
 use std::fmt;
 use std::io;
-use std::sync::{Arc, Mutex as StdMutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::spin::SpinLock;
 use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait};
 
 /// Waits for a set of coroutines or threads to finish, like
@@ -33,7 +34,7 @@ use super::wait::{Outcome, Queue, WaitList, Wakeups, deadline_after, lock, wait}
 /// });
 /// ```
 pub struct WaitGroup {
-    inner: Arc<StdMutex<State>>,
+    inner: Arc<SpinLock<State>>,
 }
 
 /// Members and waiters.
@@ -48,7 +49,7 @@ impl WaitGroup {
     /// A group with one member: the returned value.
     pub fn new() -> WaitGroup {
         WaitGroup {
-            inner: Arc::new(StdMutex::new(State {
+            inner: Arc::new(SpinLock::new(State {
                 count: 1,
                 waiters: WaitList::new(),
             })),
@@ -91,13 +92,13 @@ impl WaitGroup {
 
 /// The shared state seen as a wait queue (it has no `WaitGroup` count of
 /// its own, so waiting on it does not keep the group alive).
-struct Group(Arc<StdMutex<State>>);
+struct Group(Arc<SpinLock<State>>);
 
 impl Queue for Group {
     type State = State;
     type Data = ();
 
-    fn state(&self) -> &StdMutex<State> {
+    fn state(&self) -> &SpinLock<State> {
         &self.0
     }
 
