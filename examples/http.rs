@@ -106,7 +106,12 @@ fn serve(stream: TcpStream) -> io::Result<()> {
             }
         };
         if req.content_length > MAX_BODY {
-            return respond(&mut writer, "413 Content Too Large", "body too large\n", false);
+            return respond(
+                &mut writer,
+                "413 Content Too Large",
+                "body too large\n",
+                false,
+            );
         }
         // Discard any body so the next request starts at the right byte.
         io::copy(&mut (&mut reader).take(req.content_length), &mut io::sink())?;
@@ -141,7 +146,10 @@ fn route(req: &Request) -> (&'static str, String) {
                     std::thread::sleep(Duration::from_millis(ms));
                     ("200 OK", format!("slept {ms} ms\n"))
                 }
-                _ => ("400 Bad Request", "use /sleep?ms=N with N <= 60000\n".into()),
+                _ => (
+                    "400 Bad Request",
+                    "use /sleep?ms=N with N <= 60000\n".into(),
+                ),
             }
         }
         _ => ("404 Not Found", "not found\n".into()),
@@ -157,7 +165,11 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Requ
         line.clear();
         let n = read_line(reader, &mut line, MAX_HEAD - total)?;
         if n == 0 {
-            return Ok(if total == 0 { None } else { Some(Err(Bad::Malformed)) });
+            return Ok(if total == 0 {
+                None
+            } else {
+                Some(Err(Bad::Malformed))
+            });
         }
         total += n;
         if total >= MAX_HEAD {
@@ -234,7 +246,11 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Requ
 
 /// Reads up to and including `\n`, at most `limit` bytes; returns the
 /// number of bytes read (0 at EOF).
-fn read_line(reader: &mut BufReader<TcpStream>, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+fn read_line(
+    reader: &mut BufReader<TcpStream>,
+    out: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<usize> {
     let mut limited = reader.take(limit as u64 + 1);
     limited.read_until(b'\n', out)
 }

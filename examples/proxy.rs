@@ -68,7 +68,9 @@ fn forward(client: TcpStream, to: &str) -> io::Result<()> {
         corio::spawn(move || pipe(from, to))
     };
     let down = pipe(upstream, client);
-    let up = up.join().unwrap_or_else(|_| Err(io::Error::other("copy panicked")));
+    let up = up
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("copy panicked")));
     down.and(up)
 }
 

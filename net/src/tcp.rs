@@ -54,13 +54,29 @@ impl TcpListener {
     /// # Errors
     /// The last bind or resolution error.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        each_addr(addr, |a| {
-            let sock = for_addr(a, libc::SOCK_STREAM)?;
-            sock.set_int_opt(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-            sock.bind(&SockAddr::from_std(a))?;
-            sock.listen()?;
-            Ok(TcpListener(sock))
-        })
+        bind_with(addr, false)
+    }
+
+    /// Like [`bind`](TcpListener::bind), but sets SO_REUSEPORT before
+    /// binding: several listeners (say one per scheduler thread) may then
+    /// bind the same address, and the kernel spreads incoming connections
+    /// over them. Every listener sharing the port must be created this way
+    /// (by the same user). To share an ephemeral port, bind the first to
+    /// port 0 and the others to its [`local_addr`](TcpListener::local_addr).
+    ///
+    /// ```
+    /// use corio_net::TcpListener;
+    ///
+    /// let first = TcpListener::bind_reuseport("127.0.0.1:0").unwrap();
+    /// let second = TcpListener::bind_reuseport(first.local_addr().unwrap()).unwrap();
+    /// assert_eq!(first.local_addr().unwrap(), second.local_addr().unwrap());
+    /// ```
+    ///
+    /// # Errors
+    /// As [`bind`](TcpListener::bind); `AddrInUse` if a listener without
+    /// SO_REUSEPORT holds the address.
+    pub fn bind_reuseport<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        bind_with(addr, true)
     }
 
     /// Accepts a new connection, parking until one arrives.
@@ -130,6 +146,21 @@ impl TcpListener {
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.0.take_error()
     }
+}
+
+/// Creates a listening socket (SO_REUSEADDR, optionally SO_REUSEPORT) on
+/// the first address of `addr` that binds.
+fn bind_with<A: ToSocketAddrs>(addr: A, reuse_port: bool) -> io::Result<TcpListener> {
+    each_addr(addr, |a| {
+        let sock = for_addr(a, libc::SOCK_STREAM)?;
+        sock.set_int_opt(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if reuse_port {
+            sock.set_int_opt(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        sock.bind(&SockAddr::from_std(a))?;
+        sock.listen()?;
+        Ok(TcpListener(sock))
+    })
 }
 
 impl Iterator for Incoming<'_> {

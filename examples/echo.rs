@@ -1,0 +1,135 @@
+//! The echo server: one coroutine per connection running the plain
+//! read/write loop you would write with one thread per connection; every
+//! call that would block parks the coroutine instead, so one thread serves
+//! them all. corio's benchmarks drive this program.
+//!
+//! Run: `cargo run --release --example echo -- [--addr 127.0.0.1:7878]
+//! [--threads 1] [--buf 16384] [--accept reuseport|handoff]`
+//! Try: `nc 127.0.0.1 7878` (type lines, they come back), or load it with
+//! `cargo run --release --example echo_client -- --conns 100 --secs 5`.
+//!
+//! `--buf` is each connection's buffer in bytes. `--threads N` runs N
+//! scheduler threads, and `--accept` says how connections reach them:
+//! `reuseport` (the default) gives every thread its own SO_REUSEPORT
+//! listener on the same port and lets the kernel spread connections;
+//! `handoff` accepts on one thread and hands connections round robin to
+//! every thread's `Handle`. On a 2-CPU machine with 2 server threads,
+//! reuseport measured slightly faster, so it is the default (see the
+//! README). `--addr 127.0.0.1:0` picks a free port; the first line printed
+//! says which. It serves until killed.
+
+use std::io::{self, Read, Write};
+use std::time::Duration;
+
+use corio::net::{TcpListener, TcpStream};
+
+const USAGE: &str =
+    "usage: echo [--addr 127.0.0.1:7878] [--threads 1] [--buf 16384] [--accept reuseport|handoff]";
+
+fn main() {
+    let addr: String = arg("--addr", "127.0.0.1:7878".into());
+    let threads: usize = arg("--threads", 1);
+    let buf: usize = arg("--buf", 16 * 1024);
+    let handoff = match arg("--accept", String::from("reuseport")).as_str() {
+        "reuseport" => false,
+        "handoff" => true,
+        _ => usage(),
+    };
+    if threads == 0 || buf == 0 {
+        usage();
+    }
+    let rt = corio::Runtime::builder().threads(threads).build();
+    let rt = rt.expect("echo: cannot start the scheduler threads");
+    let workers = rt.handles();
+    rt.block_on(move || {
+        let reuseport = threads > 1 && !handoff;
+        let listener = bind(&addr, reuseport);
+        let local = listener.local_addr().expect("local address");
+        println!(
+            "echo: listening on {local} ({threads} thread(s)); try: nc {local_ip} {port}",
+            local_ip = local.ip(),
+            port = local.port()
+        );
+        if handoff {
+            // One acceptor; connections go round robin to every thread.
+            let mut all = vec![corio::Handle::current()];
+            all.extend(workers);
+            let mut next = all.iter().cycle();
+            accept_loop(&listener, |conn| {
+                next.next().unwrap().spawn(move || serve(conn, buf));
+            });
+        } else {
+            // Every thread accepts on its own listener of the same port.
+            for worker in workers {
+                let listener = bind(&local.to_string(), true);
+                worker.spawn(move || accept_loop(&listener, |c| spawn_local(c, buf)));
+            }
+            accept_loop(&listener, |c| spawn_local(c, buf));
+        }
+    });
+}
+
+/// One connection: echo until the client closes it. Errors (a client that
+/// vanished mid-message) end only this coroutine.
+fn serve(mut conn: TcpStream, buf: usize) -> io::Result<()> {
+    conn.set_nodelay(true)?;
+    let mut buf = vec![0; buf];
+    loop {
+        match conn.read(&mut buf)? {
+            0 => return Ok(()),
+            n => conn.write_all(&buf[..n])?,
+        }
+    }
+}
+
+/// Serves `conn` in a new coroutine on this thread.
+fn spawn_local(conn: TcpStream, buf: usize) {
+    corio::spawn(move || serve(conn, buf));
+}
+
+/// Accepts forever, passing each connection to `start`. A failed accept
+/// (EMFILE: out of file descriptors) is reported and retried after a pause.
+fn accept_loop(listener: &TcpListener, mut start: impl FnMut(TcpStream)) {
+    loop {
+        match listener.accept() {
+            Ok((conn, _)) => start(conn),
+            Err(e) => {
+                eprintln!("echo: accept failed: {e}; retrying in 100 ms");
+                corio::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+fn bind(addr: &str, reuseport: bool) -> TcpListener {
+    let listener = if reuseport {
+        TcpListener::bind_reuseport(addr)
+    } else {
+        TcpListener::bind(addr)
+    };
+    listener.unwrap_or_else(|e| {
+        eprintln!("echo: cannot listen on {addr}: {e}");
+        std::process::exit(1)
+    })
+}
+
+/// The value after `flag` on the command line, or `default`.
+fn arg<T: std::str::FromStr>(flag: &str, default: T) -> T {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let known = ["--addr", "--threads", "--buf", "--accept"];
+    if args
+        .chunks(2)
+        .any(|kv| kv.len() < 2 || !known.contains(&kv[0].as_str()))
+    {
+        usage();
+    }
+    match args.iter().position(|a| a == flag) {
+        None => default,
+        Some(i) => args[i + 1].parse().unwrap_or_else(|_| usage()),
+    }
+}
+
+fn usage() -> ! {
+    eprintln!("{USAGE}");
+    std::process::exit(2)
+}
