@@ -16,11 +16,11 @@
 use corio_bench::{Bench, Sample, fmt_ratio, machine, markdown_table, run};
 
 /// Timed repeats per benchmark; the median is reported.
-const REPEATS: usize = 11;
+const REPEATS: usize = 15;
 /// `yield_now` calls per coroutine per timed run (two coroutines).
-const YIELDS: u64 = 5_000_000;
+const YIELDS: u64 = 2_500_000;
 /// Spawn + join pairs per timed run.
-const SPAWNS: u64 = 1_000_000;
+const SPAWNS: u64 = 500_000;
 
 fn main() {
     // `sched_micro <op> [count]` runs one corio operation untimed, for a
