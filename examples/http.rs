@@ -16,7 +16,7 @@
 //! (twenty half-second requests finish in about half a second).
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{Shutdown, TcpListener, TcpStream};
 use std::time::Duration;
 
 /// Largest request head (request line + headers) accepted.
@@ -87,45 +87,48 @@ enum Bad {
 
 fn serve(stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut writer = stream;
+    // `&TcpStream` is both `Read` and `Write`: one socket, no clone.
+    let mut reader = BufReader::new(&stream);
     loop {
         let req = match read_head(&mut reader)? {
             None => return Ok(()), // clean EOF between requests
             Some(Ok(req)) => req,
             Some(Err(Bad::Malformed)) => {
-                return respond(&mut writer, "400 Bad Request", "bad request\n", false);
+                return reject(&stream, "400 Bad Request", "bad request\n");
             }
             Some(Err(Bad::TooLarge)) => {
-                return respond(
-                    &mut writer,
-                    "431 Request Header Fields Too Large",
-                    "headers too large\n",
-                    false,
-                );
+                let status = "431 Request Header Fields Too Large";
+                return reject(&stream, status, "headers too large\n");
             }
         };
         if req.content_length > MAX_BODY {
-            return respond(
-                &mut writer,
-                "413 Content Too Large",
-                "body too large\n",
-                false,
-            );
+            return reject(&stream, "413 Content Too Large", "body too large\n");
         }
         // Discard any body so the next request starts at the right byte.
         io::copy(&mut (&mut reader).take(req.content_length), &mut io::sink())?;
         let (status, body) = route(&req);
         if req.method == "HEAD" {
             // Same headers as GET, no body.
-            write_response(&mut writer, status, &body, req.keep_alive, false)?;
+            write_response(&stream, status, &body, req.keep_alive, false)?;
         } else {
-            respond(&mut writer, status, &body, req.keep_alive)?;
+            respond(&stream, status, &body, req.keep_alive)?;
         }
         if !req.keep_alive {
             return Ok(());
         }
     }
+}
+
+/// Answers a request that cannot be served and closes the connection.
+/// Closing a socket that still has unread input sends a reset, which can
+/// destroy the answer on its way; so half-close first, then read and drop
+/// what the client still sends (for a moment) before the close.
+fn reject(stream: &TcpStream, status: &str, body: &str) -> io::Result<()> {
+    respond(stream, status, body, false)?;
+    stream.shutdown(Shutdown::Write)?;
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let _ = io::copy(&mut stream.take(MAX_BODY), &mut io::sink());
+    Ok(())
 }
 
 fn route(req: &Request) -> (&'static str, String) {
@@ -157,7 +160,7 @@ fn route(req: &Request) -> (&'static str, String) {
 }
 
 /// Reads one request head. `Ok(None)` on EOF before any byte.
-fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Request, Bad>>> {
+fn read_head(reader: &mut BufReader<&TcpStream>) -> io::Result<Option<Result<Request, Bad>>> {
     let mut total = 0;
     let mut line = Vec::new();
     // Request line (tolerate empty lines before it, as RFC 9112 allows).
@@ -226,9 +229,10 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Requ
         }
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
+            // Digits only: `parse` would also take a leading `+`.
             match value.parse() {
-                Ok(n) => req.content_length = n,
-                Err(_) => return Ok(Some(Err(Bad::Malformed))),
+                Ok(n) if value.bytes().all(|b| b.is_ascii_digit()) => req.content_length = n,
+                _ => return Ok(Some(Err(Bad::Malformed))),
             }
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             // Chunked bodies are not supported by this small server.
@@ -247,7 +251,7 @@ fn read_head(reader: &mut BufReader<TcpStream>) -> io::Result<Option<Result<Requ
 /// Reads up to and including `\n`, at most `limit` bytes; returns the
 /// number of bytes read (0 at EOF).
 fn read_line(
-    reader: &mut BufReader<TcpStream>,
+    reader: &mut BufReader<&TcpStream>,
     out: &mut Vec<u8>,
     limit: usize,
 ) -> io::Result<usize> {
@@ -260,12 +264,12 @@ fn trim_eol(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
-fn respond(w: &mut TcpStream, status: &str, body: &str, keep_alive: bool) -> io::Result<()> {
+fn respond(w: &TcpStream, status: &str, body: &str, keep_alive: bool) -> io::Result<()> {
     write_response(w, status, body, keep_alive, true)
 }
 
 fn write_response(
-    w: &mut TcpStream,
+    mut w: &TcpStream,
     status: &str,
     body: &str,
     keep_alive: bool,
