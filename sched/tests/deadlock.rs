@@ -7,7 +7,8 @@
 //! executable once per scenario with `CORIO_DEADLOCK_SCENARIO` set, and the
 //! child runs the scenario on its only thread.
 
-use std::process::{Command, ExitStatus};
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -184,6 +185,40 @@ const SCENARIOS: &[Scenario] = &[
     },
 ];
 
+/// How long a scenario may run before it counts as hung.
+const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs one scenario in a child process; returns its exit status (`None`
+/// if it had to be killed after [`CHILD_TIMEOUT`]) and its stderr.
+fn run_child(exe: &std::path::Path, scenario: &str) -> (Option<ExitStatus>, String) {
+    let mut child = Command::new(exe)
+        .env(SCENARIO_ENV, scenario)
+        .env("RUST_BACKTRACE", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the scenario child");
+    let mut pipe = child.stderr.take().expect("piped stderr");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + CHILD_TIMEOUT;
+    let status = loop {
+        match child.try_wait().expect("wait for the scenario child") {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            None => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    (status, reader.join().unwrap_or_default())
+}
+
 fn main() {
     let scenarios = SCENARIOS;
     if let Ok(name) = std::env::var(SCENARIO_ENV) {
@@ -205,20 +240,20 @@ fn main() {
             continue;
         }
         let start = Instant::now();
-        let out = Command::new(&exe)
-            .env(SCENARIO_ENV, s.name)
-            .env("RUST_BACKTRACE", "0")
-            .output()
-            .expect("spawn the scenario child");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        match s.expect.check(&out.status, &stderr) {
-            Ok(()) if start.elapsed() < Duration::from_secs(20) => {
-                println!("test {} ... ok", s.name);
-                passed += 1;
-            }
+        let (status, stderr) = run_child(&exe, s.name);
+        let Some(status) = status else {
+            println!(
+                "test {} ... FAILED: still running after {CHILD_TIMEOUT:?} (killed)\n\
+                 ---- child stderr ----\n{stderr}",
+                s.name
+            );
+            failed += 1;
+            continue;
+        };
+        match s.expect.check(&status, &stderr) {
             Ok(()) => {
-                println!("test {} ... FAILED (took {:?})", s.name, start.elapsed());
-                failed += 1;
+                println!("test {} ... ok ({:?})", s.name, start.elapsed());
+                passed += 1;
             }
             Err(why) => {
                 println!(
