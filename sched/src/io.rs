@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use crate::reactor::Prepared;
+use crate::reactor::{Prepared, READY_READ, READY_WRITE};
 use crate::scheduler::Scheduler;
 use crate::sys;
 use crate::task::WaitKind;
@@ -176,6 +176,49 @@ fn wait_fd_blocking(
             "operation timed out",
         ))
     }
+}
+
+fn ready_bits(interest: Interest) -> u8 {
+    let mut bits = 0;
+    if interest.is_readable() {
+        bits |= READY_READ;
+    }
+    if interest.is_writable() {
+        bits |= READY_WRITE;
+    }
+    bits
+}
+
+/// Whether an operation on `fd` for `interest` may succeed without waiting
+/// first: `false` only when this thread's scheduler knows the fd is not
+/// ready (it was reported not ready with [`clear_fd_ready`] and no event
+/// has arrived since). Unknown fds, and callers outside a scheduler, get
+/// `true`.
+///
+/// With it an I/O layer skips syscalls that would only return EAGAIN: after
+/// a short read of a stream socket, the next read can park at once.
+#[inline]
+pub fn fd_ready(fd: RawFd, interest: Interest) -> bool {
+    Scheduler::with(|s| match s {
+        Some(s) => match s.reactor.borrow().readiness(fd) {
+            Some(bits) => bits & ready_bits(interest) != 0,
+            None => true,
+        },
+        None => true,
+    })
+}
+
+/// Records that `fd` is not ready for `interest`: an operation returned
+/// EAGAIN, or a stream read/write transferred less than asked (the kernel
+/// buffer was drained/filled at that moment). The next event for the fd
+/// marks it ready again. No-op outside a scheduler or for unregistered fds.
+#[inline]
+pub fn clear_fd_ready(fd: RawFd, interest: Interest) {
+    Scheduler::with(|s| {
+        if let Some(s) = s {
+            s.reactor.borrow_mut().clear_ready(fd, ready_bits(interest));
+        }
+    });
 }
 
 /// Tells this thread's scheduler that `fd` is about to be closed: it is

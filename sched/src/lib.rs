@@ -68,7 +68,7 @@ mod timer;
 
 pub use blocking::unblock;
 pub use diag::{Stats, dump, stats};
-pub use io::{Interest, deregister_fd, wait_fd, wait_fds};
+pub use io::{Interest, clear_fd_ready, deregister_fd, fd_ready, wait_fd, wait_fds};
 pub use runtime::{Handle, RemoteJoinHandle, Runtime, RuntimeBuilder};
 pub use spawn::{Builder, JoinHandle, run, run_with, spawn};
 pub use task::WaitKind;

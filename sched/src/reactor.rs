@@ -22,14 +22,25 @@ pub(crate) type Waiter = (Rc<Task>, u32);
 struct FdEntry {
     /// Whether the fd is in the epoll set under `generation`.
     registered: bool,
-    /// Bumped at every deregistration; the low 32 bits of epoll tokens.
+    /// Bumped at every deregistration; the high 32 bits of epoll tokens.
     generation: u32,
+    /// Readiness seen since the last "not ready" report: [`READY_READ`] /
+    /// [`READY_WRITE`]. Set by events, cleared by the I/O layer when an
+    /// operation returns EAGAIN (or a stream read/write comes back short),
+    /// so it can skip a syscall that would only say EAGAIN. Meaningful only
+    /// while `registered`.
+    ready: u8,
     /// Tasks waiting for readability. Entries whose task already woke for
     /// another reason (stale seq) are pruned on the next push or event.
     readers: Vec<Waiter>,
     /// Tasks waiting for writability.
     writers: Vec<Waiter>,
 }
+
+/// Readiness bit: an event said readable (or error/hang-up).
+pub(crate) const READY_READ: u8 = 1;
+/// Readiness bit: an event said writable (or error/hang-up).
+pub(crate) const READY_WRITE: u8 = 2;
 
 pub(crate) struct Reactor {
     pub(crate) epoll: Epoll,
@@ -74,7 +85,12 @@ impl Reactor {
         if !entry.registered {
             let token = u64::from(entry.generation) << 32 | idx as u64;
             match self.epoll.add(fd, token) {
-                Ok(()) => entry.registered = true,
+                Ok(()) => {
+                    entry.registered = true;
+                    // The caller just saw EAGAIN; the kernel reports the
+                    // current state of the fd right after EPOLL_CTL_ADD.
+                    entry.ready = 0;
+                }
                 Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
                     return Ok(Prepared::AlwaysReady);
                 }
@@ -103,10 +119,28 @@ impl Reactor {
             return;
         }
         if events & (EV_READ | EV_ERROR) != 0 {
+            entry.ready |= READY_READ;
             out.extend(entry.readers.drain(..).filter(is_live));
         }
         if events & (EV_WRITE | EV_ERROR) != 0 {
+            entry.ready |= READY_WRITE;
             out.extend(entry.writers.drain(..).filter(is_live));
+        }
+    }
+
+    /// Readiness bits of `fd`, or `None` when it is not registered here
+    /// (nothing is known: try the operation).
+    #[inline]
+    pub(crate) fn readiness(&self, fd: RawFd) -> Option<u8> {
+        let entry = self.fds.get(usize::try_from(fd).ok()?)?;
+        entry.registered.then_some(entry.ready)
+    }
+
+    /// Clears readiness bits of `fd` (an operation found it not ready).
+    #[inline]
+    pub(crate) fn clear_ready(&mut self, fd: RawFd, bits: u8) {
+        if let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
+            entry.ready &= !bits;
         }
     }
 

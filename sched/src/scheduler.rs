@@ -92,6 +92,10 @@ impl CurrentScheduler {
 /// latency in the microseconds.
 pub(crate) const BUDGET: usize = 256;
 
+/// How long an idle scheduler that looks deadlocked waits for any event
+/// before it checks the process's thread count and reports the deadlock.
+const DEADLOCK_GRACE_MS: i32 = 100;
+
 /// Epoll token of the scheduler's own eventfd (no fd has this number).
 const REMOTE_TOKEN: u64 = u64::MAX;
 
@@ -136,6 +140,9 @@ pub(crate) struct Scheduler {
     pub(crate) stack_size: usize,
     /// Whether the deadlock check may run (single-thread `run`).
     detect_deadlock: bool,
+    /// The last turn found nothing that could wake any task and then
+    /// waited [`DEADLOCK_GRACE_MS`] without a single event.
+    deadlock_suspect: Cell<bool>,
     /// Set by a stop message: the loop of a worker thread ends.
     stop: Cell<bool>,
     counters: Counters,
@@ -164,6 +171,7 @@ impl Scheduler {
             stack_size: corio_coro::stack::checked_stack_size(stack_size)?,
             detect_deadlock,
             stop: Cell::new(false),
+            deadlock_suspect: Cell::new(false),
             counters: Counters::default(),
         })
     }
@@ -413,7 +421,7 @@ impl Scheduler {
     /// One turn of I/O and timers: poll epoll, dispatch events, messages and
     /// expired timers.
     fn turn(&self) {
-        let timeout = if !self.runq.borrow().is_empty() {
+        let mut timeout = if !self.runq.borrow().is_empty() {
             0
         } else {
             match self.timers.borrow().next_deadline() {
@@ -421,12 +429,20 @@ impl Scheduler {
                 None => -1,
             }
         };
-        if timeout < 0 && self.deadlocked() {
-            panic!(
-                "corio: deadlock: every coroutine is parked and nothing can wake any of them \
-                 (no ready coroutine, no timer, no fd wait, no cross-thread wakeup pending)\n{}",
-                crate::diag::dump_of(self)
-            );
+        // Deadlock check, in two steps so the idle path stays cheap: when
+        // nothing local can wake anyone, first wait a grace period; if it
+        // passes with no event at all, count the process's threads (a
+        // syscall) and report the deadlock if nobody else could wake us.
+        let suspect = timeout < 0 && self.nothing_local_can_wake();
+        if suspect {
+            if self.deadlock_suspect.get() && self.no_other_threads() {
+                panic!(
+                    "corio: deadlock: every coroutine is parked and nothing can wake any of them \
+                     (no ready coroutine, no timer, no fd wait, no cross-thread wakeup pending)\n{}",
+                    crate::diag::dump_of(self)
+                );
+            }
+            timeout = DEADLOCK_GRACE_MS;
         }
         let mut events = self.events.borrow_mut();
         if let Err(e) = self.reactor.borrow().epoll.wait(&mut events, timeout) {
@@ -435,6 +451,7 @@ impl Scheduler {
         self.counters
             .epoll_waits
             .set(self.counters.epoll_waits.get() + 1);
+        self.deadlock_suspect.set(suspect && events.is_empty());
         let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
         let mut remote = false;
         {
@@ -480,22 +497,24 @@ impl Scheduler {
         *self.msg_buf.borrow_mut() = msgs;
     }
 
-    /// True when nothing can ever wake any task: no I/O wait, no timer, no
-    /// pending cross-thread work, and no other thread in the process that
-    /// could call into a shared primitive.
-    #[cold]
-    fn deadlocked(&self) -> bool {
-        if !self.detect_deadlock
-            || self.counters.io_waiters.get() > 0
-            || self
+    /// True when no I/O wait, pending cross-thread work or queued message
+    /// could wake a task (the caller knows there is no timer and no ready
+    /// task), so only another thread of the process could.
+    fn nothing_local_can_wake(&self) -> bool {
+        self.detect_deadlock
+            && self.counters.io_waiters.get() == 0
+            && self
                 .remote
                 .pending
                 .load(std::sync::atomic::Ordering::Acquire)
-                > 0
-            || !self.remote.is_empty()
-        {
-            return false;
-        }
+                == 0
+            && self.remote.is_empty()
+    }
+
+    /// Whether this is the only thread of the process that could wake a
+    /// coroutine here (blocking-pool threads only run submitted jobs).
+    #[cold]
+    fn no_other_threads(&self) -> bool {
         let pool = POOL_THREADS.load(std::sync::atomic::Ordering::Acquire);
         matches!(crate::sys::process_threads(), Some(n) if n <= 1 + pool)
     }
