@@ -33,6 +33,10 @@ pub(crate) const USER_NONBLOCK: u32 = 1 << 3;
 pub(crate) const RCVTIMEO: u32 = 1 << 4;
 /// A send timeout (SO_SNDTIMEO) is set; its value lives in the kernel.
 pub(crate) const SNDTIMEO: u32 = 1 << 5;
+/// A byte stream (stream socket or pipe), learned when corio first makes
+/// the fd non-blocking: a short read or write means the kernel buffer was
+/// drained or filled, so the scheduler's readiness bit can be cleared.
+pub(crate) const STREAM: u32 = 1 << 6;
 
 /// Fds per chunk: 4096 × 4 bytes = one 16 KiB allocation.
 const CHUNK_BITS: u32 = 12;

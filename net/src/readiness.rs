@@ -24,7 +24,9 @@ use std::time::Instant;
 
 use corio_sched::Interest;
 
-use crate::fdtable::{self, RCVTIMEO, SNDTIMEO, SOCKET, SYS_NONBLOCK, TRACKED, USER_NONBLOCK};
+use crate::fdtable::{
+    self, RCVTIMEO, SNDTIMEO, SOCKET, STREAM, SYS_NONBLOCK, TRACKED, USER_NONBLOCK,
+};
 use crate::sys;
 
 /// Which readiness an operation needs.
@@ -123,8 +125,16 @@ impl Op {
             }
             Ok(fl) => {
                 if sys::set_fl(self.fd, fl | libc::O_NONBLOCK).is_ok() {
-                    fdtable::set_bits(self.fd, SYS_NONBLOCK);
-                    self.flags |= SYS_NONBLOCK;
+                    let stream = self.flags & SOCKET == 0
+                        || sys::socket::getsockopt::<libc::c_int>(
+                            self.fd,
+                            libc::SOL_SOCKET,
+                            libc::SO_TYPE,
+                        )
+                        .is_ok_and(|ty| ty == libc::SOCK_STREAM);
+                    let bits = SYS_NONBLOCK | if stream { STREAM } else { 0 };
+                    fdtable::set_bits(self.fd, bits);
+                    self.flags |= bits;
                 } else {
                     self.mode = Mode::Plain;
                 }
@@ -134,16 +144,57 @@ impl Op {
         }
     }
 
+    /// The readiness this operation needs.
+    #[inline]
+    fn interest(&self) -> Interest {
+        match self.dir {
+            Dir::Read => Interest::READABLE,
+            Dir::Write => Interest::WRITABLE,
+        }
+    }
+
     /// Runs `attempt` until it does not fail with EAGAIN, waiting for
     /// readiness in between according to the mode.
+    ///
+    /// Cooperative operations skip an attempt the scheduler already knows
+    /// would only return EAGAIN (see `corio_sched::fd_ready`), and report
+    /// EAGAIN back to it, so a ping-pong costs no EAGAIN syscall.
     #[inline]
     pub(crate) fn run<T>(&mut self, mut attempt: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+        if self.mode == Mode::Coop && !corio_sched::fd_ready(self.fd, self.interest()) {
+            self.wait()?;
+        }
         loop {
             match attempt() {
-                Err(e) if self.mode != Mode::Plain && is_would_block(&e) => self.wait()?,
+                Err(e) if self.mode != Mode::Plain && is_would_block(&e) => {
+                    if self.mode == Mode::Coop {
+                        corio_sched::clear_fd_ready(self.fd, self.interest());
+                    }
+                    self.wait()?
+                }
                 r => return r,
             }
         }
+    }
+
+    /// [`Op::run`] for a transfer of up to `len` bytes: on a byte stream, a
+    /// short transfer means the kernel buffer is now empty (read) or full
+    /// (write), which the scheduler records so the next call parks at once
+    /// instead of trying a syscall that would return EAGAIN. (Edge-triggered
+    /// epoll reports every later arrival, so nothing is missed.)
+    #[inline]
+    pub(crate) fn run_len(
+        &mut self,
+        len: usize,
+        attempt: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        let r = self.run(attempt);
+        if let Ok(n) = r {
+            if n < len && n > 0 && self.mode == Mode::Coop && self.flags & STREAM != 0 {
+                corio_sched::clear_fd_ready(self.fd, self.interest());
+            }
+        }
+        r
     }
 
     /// Waits until the fd is ready for this operation.

@@ -109,7 +109,13 @@ impl Socket {
     }
 
     pub(crate) fn recv(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
-        self.op(Dir::Read).run(|| raw::recv(self.fd, buf, flags))
+        let mut op = self.op(Dir::Read);
+        if flags & libc::MSG_PEEK != 0 {
+            // A short peek leaves the data queued: no readiness hint.
+            return op.run(|| raw::recv(self.fd, buf, flags));
+        }
+        let len = buf.len();
+        op.run_len(len, || raw::recv(self.fd, buf, flags))
     }
 
     pub(crate) fn recv_vectored(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -126,7 +132,8 @@ impl Socket {
     }
 
     pub(crate) fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.op(Dir::Write).run(|| raw::send(self.fd, buf, 0))
+        self.op(Dir::Write)
+            .run_len(buf.len(), || raw::send(self.fd, buf, 0))
     }
 
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {

@@ -41,6 +41,13 @@ struct FdEntry {
 pub(crate) const READY_READ: u8 = 1;
 /// Readiness bit: an event said writable (or error/hang-up).
 pub(crate) const READY_WRITE: u8 = 2;
+/// Sticky bit: the peer closed its write side (or the fd errored); reads
+/// return EOF/an error from now on without any further event, so a short
+/// read must not make the next read park.
+const READY_READ_CLOSED: u8 = 4;
+/// Sticky bit: hang-up or error; writes fail from now on without any
+/// further event.
+const READY_WRITE_CLOSED: u8 = 8;
 
 pub(crate) struct Reactor {
     pub(crate) epoll: Epoll,
@@ -118,6 +125,12 @@ impl Reactor {
         if !entry.registered || entry.generation != generation {
             return;
         }
+        if events & (libc::EPOLLRDHUP as u32 | EV_ERROR) != 0 {
+            entry.ready |= READY_READ_CLOSED;
+        }
+        if events & EV_ERROR != 0 {
+            entry.ready |= READY_WRITE_CLOSED;
+        }
         if events & (EV_READ | EV_ERROR) != 0 {
             entry.ready |= READY_READ;
             out.extend(entry.readers.drain(..).filter(is_live));
@@ -128,15 +141,27 @@ impl Reactor {
         }
     }
 
-    /// Readiness bits of `fd`, or `None` when it is not registered here
-    /// (nothing is known: try the operation).
+    /// Readiness bits of `fd` ([`READY_READ`] / [`READY_WRITE`], each also
+    /// set while the matching side is closed), or `None` when it is not
+    /// registered here (nothing is known: try the operation).
     #[inline]
     pub(crate) fn readiness(&self, fd: RawFd) -> Option<u8> {
         let entry = self.fds.get(usize::try_from(fd).ok()?)?;
-        entry.registered.then_some(entry.ready)
+        if !entry.registered {
+            return None;
+        }
+        let mut bits = entry.ready & (READY_READ | READY_WRITE);
+        if entry.ready & READY_READ_CLOSED != 0 {
+            bits |= READY_READ;
+        }
+        if entry.ready & READY_WRITE_CLOSED != 0 {
+            bits |= READY_WRITE;
+        }
+        Some(bits)
     }
 
-    /// Clears readiness bits of `fd` (an operation found it not ready).
+    /// Clears readiness bits of `fd` (an operation found it not ready); the
+    /// sticky closed bits stay.
     #[inline]
     pub(crate) fn clear_ready(&mut self, fd: RawFd, bits: u8) {
         if let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {

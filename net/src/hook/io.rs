@@ -30,7 +30,7 @@ fn send_all(
 ) -> stdio::Result<usize> {
     let mut done = 0;
     loop {
-        match op.run(|| attempt(done)) {
+        match op.run_len(len - done, || attempt(done)) {
             Ok(n) => {
                 done += n;
                 if n == 0 || done >= len || !op.blocking() {
@@ -46,15 +46,21 @@ fn send_all(
     }
 }
 
-/// Like [`send_all`] for `MSG_WAITALL` receives (stops at EOF).
+/// Like [`send_all`] for `MSG_WAITALL` receives (stops at EOF). `flags`
+/// are the caller's recv flags.
 fn recv_all(
     op: &mut Op,
     len: usize,
-    waitall: bool,
+    flags: c_int,
     mut attempt: impl FnMut(usize) -> stdio::Result<usize>,
 ) -> stdio::Result<usize> {
-    if !waitall {
+    if flags & libc::MSG_PEEK != 0 {
+        // A peek leaves the data queued: a short peek says nothing about
+        // the buffer being drained.
         return op.run(|| attempt(0));
+    }
+    if flags & libc::MSG_WAITALL == 0 {
+        return op.run_len(len, || attempt(0));
     }
     send_all(op, len, attempt)
 }
@@ -105,7 +111,7 @@ pub unsafe extern "C" fn read(fd: c_int, buf: *mut c_void, count: size_t) -> ssi
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
-    let r = op.run(|| cvt_size(unsafe { real::read(fd, buf, count) }));
+    let r = op.run_len(count, || cvt_size(unsafe { real::read(fd, buf, count) }));
     finish_size(r, saved)
 }
 
@@ -122,7 +128,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
     // SAFETY: the caller's contract.
-    let r = op.run(|| cvt_size(unsafe { real::readv(fd, iov, iovcnt) }));
+    // SAFETY: the caller's contract.
+    let total = iov_total(unsafe { iov_slice(iov, iovcnt) });
+    let r = op.run_len(total, || cvt_size(unsafe { real::readv(fd, iov, iovcnt) }));
     finish_size(r, saved)
 }
 
@@ -138,8 +146,7 @@ pub unsafe extern "C" fn recv(fd: c_int, buf: *mut c_void, len: size_t, flags: c
     }
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
-    let waitall = flags & (libc::MSG_WAITALL | libc::MSG_PEEK) == libc::MSG_WAITALL;
-    let r = recv_all(&mut op, len, waitall, |done| {
+    let r = recv_all(&mut op, len, flags, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer.
         cvt_size(unsafe { real::recv(fd, at, len - done, flags) })
@@ -166,8 +173,7 @@ pub unsafe extern "C" fn recvfrom(
     }
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
-    let waitall = flags & (libc::MSG_WAITALL | libc::MSG_PEEK) == libc::MSG_WAITALL;
-    let r = recv_all(&mut op, len, waitall, |done| {
+    let r = recv_all(&mut op, len, flags, |done| {
         let at = buf.cast::<u8>().wrapping_add(done).cast();
         // SAFETY: `at..buf+len` lies inside the caller's buffer; the
         // address arguments are the caller's.
