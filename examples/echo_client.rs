@@ -3,7 +3,9 @@
 //! message, wait until all of it came back, check every byte, send the
 //! next. After `--secs` seconds it prints messages per second and the p50 /
 //! p99 round-trip latency. The exit status is non-zero if any byte differed
-//! or any connection failed.
+//! or any connection failed. A message is written whole before its echo is
+//! read, so `--size` is capped at 1 MiB: far larger ones could fill the
+//! socket buffers both ways and stall.
 //!
 //! Run (with `cargo run --release --example echo` in another terminal):
 //! `cargo run --release --example echo_client -- [--addr 127.0.0.1:7878]
@@ -14,15 +16,17 @@ use std::time::{Duration, Instant};
 
 use corio::net::TcpStream;
 
-const USAGE: &str =
-    "usage: echo_client [--addr 127.0.0.1:7878] [--conns 100] [--size 64] [--secs 5]";
+/// Largest `--size`.
+const MAX_SIZE: usize = 1 << 20;
+
+const USAGE: &str = "usage: echo_client [--addr 127.0.0.1:7878] [--conns 100] [--size 64 (at most 1 MiB)] [--secs 5]";
 
 fn main() {
     let addr: String = arg("--addr", "127.0.0.1:7878".into());
     let conns: usize = arg("--conns", 100);
     let size: usize = arg("--size", 64);
     let secs: f64 = arg("--secs", 5.0);
-    if conns == 0 || size == 0 || secs.is_nan() || secs <= 0.0 {
+    if conns == 0 || size == 0 || size > MAX_SIZE || secs.is_nan() || secs <= 0.0 {
         usage();
     }
     let (mut latencies, failed, took) = corio::run(move || {
