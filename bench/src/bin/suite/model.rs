@@ -39,7 +39,8 @@ impl Config {
         } else {
             format!("{} B", self.size)
         };
-        let mut l = format!("{} conns × {size}", self.conns);
+        let noun = if self.conns == 1 { "conn" } else { "conns" };
+        let mut l = format!("{} {noun} × {size}", self.conns);
         if self.threads > 1 {
             let _ = write!(l, ", {} threads", self.threads);
         }

@@ -15,6 +15,7 @@ use corio_bench::{Sample, fmt_ns, fmt_ratio, machine, markdown_table};
 
 use crate::model::{Config, IdleResult, Opts, Runs, Server, Summary, servers_for};
 use crate::run::{BUF, IDLE_BUF, output_within};
+use crate::{DISTURBED, TRIES};
 
 /// The micro-benchmark binaries and the headings of their sections.
 pub(crate) const MICROS: [(&str, &str); 3] = [
@@ -49,6 +50,8 @@ pub(crate) struct Report<'a> {
     pub(crate) root: &'a Path,
     /// Runs that started although the machine was not idle.
     pub(crate) busy_starts: usize,
+    /// Runs done again because other work disturbed them.
+    pub(crate) retried: usize,
 }
 
 impl Report<'_> {
@@ -126,7 +129,7 @@ pub(crate) fn header() -> String {
 One command regenerates this file, from the repository root:
 
 ```sh
-bench/run.sh            # full run: 5 repeats × 3 s per server and configuration (~20 min)
+bench/run.sh            # full run: 5 repeats × 3 s per server and configuration (~15 min)
 bench/run.sh --quick    # short run: 5 repeats × 1 s (~6 min)
 ```
 
@@ -351,6 +354,15 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
     }
 
     let _ = writeln!(s, "### Notes\n");
+    if let Some((msgs, cpu)) = spreads(r) {
+        let _ = writeln!(
+            s,
+            "- Noise: the spread (max − min, over the median) of one server's repeats in one \
+             configuration is typically {msgs:.0} % for msgs/s and {cpu:.0} % for server CPU / \
+             msg in this run (median over all cells). A ratio closer to its target than that is \
+             within run-to-run noise; the full run (`bench/run.sh`, 3 s windows) narrows it."
+        );
+    }
     let epoll_100 = r
         .config_index(100, 64, 1)
         .and_then(|ci| r.summary(ci, "epoll"));
@@ -377,20 +389,21 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         .collect();
     if !others.is_empty() {
         let o = Sample::from_runs(others.clone());
-        let busy = others.iter().filter(|&&x| x > 0.3).count();
+        let busy = others.iter().filter(|&&x| x > DISTURBED).count();
         let _ = writeln!(
             s,
             "- Interference: during the measured windows the machine spent a median of {:.2} \
              CPUs (max {:.2}) on anything but the server and `loadgen` (other programs, and \
-             kernel time charged to neither); {busy} of {} runs saw more than 0.3 CPUs. Runs \
-             disturbed that way lose msgs/s; server CPU / msg moves much less. {} of the \
-             runs started although the machine was still busy after waiting {:?} for it to \
-             be idle.",
+             kernel time charged to neither). Each run first waits up to {:?} for an idle \
+             machine ({} started busy anyway), and a run that other work disturbed by more \
+             than {DISTURBED} CPUs is done again, {TRIES} tries at most: {} runs were redone, and \
+             {busy} of the {} kept runs are still disturbed.",
             o.median,
             o.max,
-            others.len(),
+            r.opts.quiet_wait,
             r.busy_starts,
-            r.opts.quiet_wait
+            r.retried,
+            others.len()
         );
     }
     let _ = writeln!(
@@ -402,6 +415,31 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         100.0 / (o.secs * 100.0)
     );
     s
+}
+
+/// Median relative spread, in percent, of msgs/s and of server CPU / msg
+/// over every (configuration, server) cell.
+fn spreads(r: &Report<'_>) -> Option<(f64, f64)> {
+    let rel = |x: &Sample| (x.max - x.min) / x.median * 100.0;
+    let mut msgs = Vec::new();
+    let mut cpu = Vec::new();
+    for ci in 0..r.configs.len() {
+        for s in r.servers {
+            if let Some(sm) = r.summary(ci, s.key) {
+                msgs.push(rel(&sm.msgs));
+                if let Some(c) = &sm.cpu {
+                    cpu.push(rel(c));
+                }
+            }
+        }
+    }
+    if msgs.is_empty() || cpu.is_empty() {
+        return None;
+    }
+    Some((
+        Sample::from_runs(msgs).median,
+        Sample::from_runs(cpu).median,
+    ))
 }
 
 /// The target checks of issue 8.
