@@ -18,9 +18,9 @@ pub use corosensei::{CoroutineResult, Yielder};
 
 use crate::stack::{self, PooledStack};
 
-/// Per-coroutine data that outlives individual resumes. Boxed, so its address
-/// is stable for the coroutine's life; [`CURRENT`] points at it while the
-/// coroutine runs.
+/// Per-coroutine data that outlives individual resumes. Stored inline in
+/// the [`Coroutine`]; [`CURRENT`] points at it only while the coroutine runs
+/// (inside `resume`, or `drop`'s forced unwind), when it cannot move.
 pub(crate) struct Meta {
     /// Process-unique id, never 0.
     pub(crate) id: u64,
@@ -185,8 +185,9 @@ pub struct Coroutine<I: 'static, Y: 'static, R: 'static> {
     /// The corosensei coroutine; its body catches panics at the root and
     /// returns them as `Err`.
     inner: corosensei::Coroutine<I, Y, std::thread::Result<R>, PooledStack>,
-    /// Identity and locals; boxed so `CURRENT` can point at it.
-    meta: Box<Meta>,
+    /// Identity and locals. `CURRENT` points at it only while `resume` or
+    /// `drop` holds `&mut self`, so the coroutine cannot move meanwhile.
+    meta: Meta,
 }
 
 impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
@@ -212,21 +213,20 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
         crate::sys::overflow::ensure_installed();
         let stack = PooledStack::take(size)?;
         let guard = stack.guard_range();
-        let meta = Box::new(Meta {
+        let meta = Meta {
             id: next_id(),
             name,
             stack_size: size,
             guard,
             locals: RefCell::new(Vec::new()),
             unwinding: Cell::new(false),
-        });
-        let meta_ptr: *const Meta = &*meta;
+        };
         let inner = corosensei::Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
             let result = panic::catch_unwind(AssertUnwindSafe(|| f(y, input)));
             if let Err(payload) = result {
-                // SAFETY: the Meta box outlives the coroutine body: it is
-                // dropped after `inner` (field order and `Drop` below).
-                if unsafe { (*meta_ptr).unwinding.get() } {
+                // While this body runs, CURRENT is this coroutine's Meta
+                // (set by `resume`, or by `Drop` around a forced unwind).
+                if with_current_meta(|m| m.is_some_and(|m| m.unwinding.get())) {
                     // A forced unwind from `Drop`: let it reach corosensei.
                     panic::resume_unwind(payload);
                 }
@@ -304,6 +304,9 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     /// Drops every coroutine-local value; values created by destructors of
     /// other values are dropped too.
     fn clear_locals(&self) {
+        if self.meta.locals.borrow().is_empty() {
+            return; // the common case: no coroutine-local was touched
+        }
         // Like pthread's PTHREAD_DESTRUCTOR_ITERATIONS: a destructor that
         // keeps re-creating values (e.g. by touching its own key) cannot
         // loop forever; what is left after the last round is leaked.

@@ -401,6 +401,45 @@ impl Scheduler {
 
     /// Runs the loop until `main` is done, or, without a main task, until
     /// [`Scheduler::request_stop`] (runtime worker threads).
+    /// Join fast path: if `target` was just spawned and never ran (it is
+    /// the last task in the run queue), the current coroutine resumes it
+    /// directly, nested, instead of parking and going through the loop: a
+    /// spawn + join costs two context switches instead of four. If the
+    /// target parks or yields, control comes back here and the scheduler
+    /// resumes it later as usual. Returns whether the target ran.
+    pub(crate) fn run_fresh_inline(&self, target: &Rc<Task>) -> bool {
+        let me = self.current.get();
+        if me.is_null() || self.shutting_down.get() || target.state.get() != State::Ready {
+            return false;
+        }
+        {
+            let mut runq = self.runq.borrow_mut();
+            match runq.back() {
+                Some(last) if Rc::ptr_eq(last, target) => {}
+                _ => return false,
+            }
+            let fresh = target.coro.borrow().as_ref().is_some_and(|c| !c.started());
+            if !fresh {
+                return false;
+            }
+            runq.pop_back();
+        }
+        target.state.set(State::Running);
+        self.current.set(Rc::as_ptr(target));
+        let result = {
+            let mut coro = target.coro.borrow_mut();
+            coro.as_mut()
+                .expect("a fresh task has a coroutine")
+                .resume(())
+        };
+        self.current.set(me);
+        self.counters.switches.set(self.counters.switches.get() + 1);
+        if let CoroutineResult::Return(result) = result {
+            self.finish(target, result);
+        }
+        true
+    }
+
     pub(crate) fn run_until(&self, main: Option<&Rc<Task>>) {
         loop {
             for _ in 0..BUDGET {

@@ -217,6 +217,10 @@ impl<T: 'static> JoinHandle<T> {
 
     /// Waits until the coroutine finishes, without taking its result.
     ///
+    /// Joining a coroutine that was just spawned and has not run yet hands
+    /// it the joiner's turn: it starts at once, before other ready
+    /// coroutines (two context switches instead of four).
+    ///
     /// # Errors
     /// `Interrupted` if the waiting coroutine is cancelled, `TimedOut` if its
     /// deadline scope passes, `WouldBlock` when called outside a coroutine of
@@ -240,6 +244,14 @@ impl<T: 'static> JoinHandle<T> {
                 ));
             }
             let target = &self.task;
+            let me = s.current().expect("checked above");
+            if !me.cancel_pending.get() && me.scope_deadline.get().is_none() {
+                // Spawn-then-join: run the child right here if it never ran.
+                s.run_fresh_inline(target);
+                if target.state.get() == State::Done {
+                    return Ok(());
+                }
+            }
             s.park(None, WaitKind::Join(target.id), |me, seq| {
                 if target.state.get() == State::Done {
                     return Ok(false);
