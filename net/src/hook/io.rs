@@ -127,9 +127,9 @@ pub unsafe extern "C" fn readv(fd: c_int, iov: *const iovec, iovcnt: c_int) -> s
     }
     let saved = sys::errno();
     let mut op = Op::hook(fd, Dir::Read);
-    // SAFETY: the caller's contract.
-    // SAFETY: the caller's contract.
+    // SAFETY: the caller's contract: `iov` holds `iovcnt` valid iovecs.
     let total = iov_total(unsafe { iov_slice(iov, iovcnt) });
+    // SAFETY: the caller's contract.
     let r = op.run_len(total, || cvt_size(unsafe { real::readv(fd, iov, iovcnt) }));
     finish_size(r, saved)
 }
