@@ -61,6 +61,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     Scheduler::with(|s| match s {
         Some(s) if s.current().is_some() => s
             .park(deadline, WaitKind::Io { fd, read, write }, |task, seq| {
+                s.forget_if_stale(fd);
                 let prepared =
                     s.reactor
                         .borrow_mut()
@@ -112,6 +113,11 @@ pub fn wait_fds(
         s.park(deadline, kind, |task, seq| {
             let mut reactor = s.reactor.borrow_mut();
             for (fd, i) in fds {
+                if reactor.is_stale(fd) {
+                    drop(reactor);
+                    s.forget_if_stale(fd);
+                    reactor = s.reactor.borrow_mut();
+                }
                 let waiter = (task.clone(), seq);
                 let prepared = reactor.prepare(fd, i.is_readable(), i.is_writable(), waiter)?;
                 if matches!(prepared, Prepared::AlwaysReady) {
@@ -224,8 +230,13 @@ pub fn clear_fd_ready(fd: RawFd, interest: Interest) {
 /// Tells this thread's scheduler that `fd` is about to be closed: it is
 /// removed from epoll, and coroutines waiting on it wake with `EBADF`. Call
 /// it before closing an fd you waited on with [`wait_fd`] (corio's sockets
-/// and the `close` hook do this for you). No-op outside a scheduler.
+/// and the `close` hook do this for you).
+///
+/// Call it on whichever thread closes the fd, also outside any scheduler:
+/// other schedulers that registered the fd then notice at their next wait
+/// on that number that their registration is stale, and register afresh.
 pub fn deregister_fd(fd: RawFd) {
+    crate::epoch::bump(fd);
     Scheduler::with(|s| {
         if let Some(s) = s {
             s.deregister_fd(fd);

@@ -53,6 +53,7 @@
 
 pub mod blocking;
 mod diag;
+mod epoch;
 mod io;
 pub mod park;
 mod reactor;

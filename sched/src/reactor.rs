@@ -6,12 +6,15 @@
 //! [`Reactor::deregister`] (called by the net layer's `close` hook). The
 //! table is indexed by fd number. Every registration gets a fresh generation,
 //! carried in the epoll token, so an event for an older registration of a
-//! reused fd number is ignored.
+//! reused fd number is ignored. A close on another thread cannot reach this
+//! table; the fd's close epoch ([`crate::epoch`]) tells a wait that the
+//! registration went stale, and the fd is registered afresh.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
+use crate::epoch;
 use crate::sys::{EV_ERROR, EV_READ, EV_WRITE, Epoll};
 use crate::task::{State, Task};
 
@@ -24,6 +27,9 @@ struct FdEntry {
     registered: bool,
     /// Bumped at every deregistration; the high 32 bits of epoll tokens.
     generation: u32,
+    /// The fd's close epoch ([`crate::epoch`]) when it was registered; a
+    /// different current epoch means another thread closed it since.
+    epoch: u32,
     /// Readiness seen since the last "not ready" report: [`READY_READ`] /
     /// [`READY_WRITE`]. Set by events, cleared by the I/O layer when an
     /// operation returns EAGAIN (or a stream read/write comes back short),
@@ -90,6 +96,7 @@ impl Reactor {
         }
         let entry = &mut self.fds[idx];
         if !entry.registered {
+            entry.epoch = epoch::observe(fd);
             let token = u64::from(entry.generation) << 32 | idx as u64;
             match self.epoll.add(fd, token) {
                 Ok(()) => {
@@ -158,6 +165,17 @@ impl Reactor {
             bits |= READY_WRITE;
         }
         Some(bits)
+    }
+
+    /// Whether `fd` is registered here but was closed (on any thread)
+    /// since: the kernel dropped the registration, and the number may now
+    /// name another file. [`Reactor::deregister`] it before waiting.
+    #[inline]
+    pub(crate) fn is_stale(&self, fd: RawFd) -> bool {
+        let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get(i)) else {
+            return false;
+        };
+        entry.registered && entry.epoch != epoch::current(fd)
     }
 
     /// Clears readiness bits of `fd` (an operation found it not ready); the

@@ -368,6 +368,20 @@ impl Scheduler {
         *self.wake_buf.borrow_mut() = buf;
     }
 
+    /// Deregisters `fd` here (waking its waiters with `Closed`) if it was
+    /// closed on another thread since this reactor registered it.
+    #[inline]
+    pub(crate) fn forget_if_stale(&self, fd: i32) {
+        if self.reactor.borrow().is_stale(fd) {
+            self.forget_stale(fd);
+        }
+    }
+
+    #[cold]
+    fn forget_stale(&self, fd: i32) {
+        self.deregister_fd(fd);
+    }
+
     /// Resumes one ready task until it parks, yields or finishes.
     fn resume(&self, task: Rc<Task>) {
         task.state.set(State::Running);
