@@ -137,7 +137,8 @@ impl Socket {
     }
 
     pub(crate) fn send_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        self.op(Dir::Write).run(|| raw::writev(self.fd, bufs))
+        self.op(Dir::Write)
+            .run(|| raw::send_vectored(self.fd, bufs))
     }
 
     pub(crate) fn send_to(&self, buf: &[u8], addr: &SockAddr) -> io::Result<usize> {

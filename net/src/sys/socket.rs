@@ -97,11 +97,17 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usiz
     })
 }
 
-/// One `writev` attempt.
-pub(crate) fn writev(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-    let n = bufs.len().min(libc::c_int::MAX as usize) as libc::c_int;
-    // SAFETY: IoSlice is ABI-compatible with iovec; `n` entries are valid.
-    cvt_size(unsafe { real::writev(fd, bufs.as_ptr().cast(), n) })
+/// One vectored send attempt: `sendmsg` with MSG_NOSIGNAL, so a write to
+/// a closed peer is EPIPE even where SIGPIPE is not ignored (`writev` has
+/// no flags and would raise it).
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid (no address, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // SAFETY: IoSlice is ABI-compatible with iovec; `msg_iovlen` entries
+    // are valid for reads and sendmsg does not write through them.
+    cvt_size(unsafe { real::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
 }
 
 /// One `sendto` attempt (with MSG_NOSIGNAL).
