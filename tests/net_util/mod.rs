@@ -78,3 +78,90 @@ pub fn http_ok(body: &[u8]) -> Vec<u8> {
     out.extend_from_slice(body);
     out
 }
+
+/// Open fds of this process (entries of /proc/self/fd, without the one
+/// the listing itself uses).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+        .saturating_sub(1)
+}
+
+/// Resident set size of this process in KiB (VmRSS of /proc/self/status).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .expect("/proc/self/status")
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/self/status")
+}
+
+/// Raises this process's soft RLIMIT_NOFILE to its hard limit and returns
+/// the new soft limit.
+pub fn raise_nofile() -> u64 {
+    set_nofile(None)
+}
+
+/// Sets this process's soft RLIMIT_NOFILE to `soft` (the hard limit when
+/// `None`) and returns it.
+pub fn set_nofile(soft: Option<u64>) -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct we pass.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+    lim.rlim_cur = soft.unwrap_or(lim.rlim_max).min(lim.rlim_max);
+    // SAFETY: setrlimit reads the fully initialised struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) }, 0);
+    lim.rlim_cur
+}
+
+/// Environment variable naming the `#[ignore]`d child entry point a
+/// re-executed test binary should run (see [`child_command`]).
+pub const CHILD_ENV: &str = "CORIO_TEST_CHILD";
+
+/// Whether this process is a child started by [`child_command`] for
+/// `entry`; child entry points return at once when it is not.
+pub fn is_child(entry: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == entry)
+}
+
+/// A command that re-executes this test binary running only the ignored
+/// test `entry` (which checks [`is_child`]); output is piped.
+pub fn child_command(entry: &str) -> std::process::Command {
+    let exe = std::env::current_exe().expect("path of the test binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([entry, "--exact", "--nocapture", "--include-ignored"])
+        .args(["--test-threads", "1"])
+        .env(CHILD_ENV, entry)
+        .env("RUST_BACKTRACE", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    cmd
+}
+
+/// Kills and reaps a child process when dropped (also when the test
+/// fails), so no child outlives its test.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Forbids core dumps in this process, so a child that aborts on purpose
+/// leaves no core file.
+pub fn no_core_dumps() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit with a fully initialised struct.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) }, 0);
+}
