@@ -136,7 +136,7 @@ fn one_connection<S: Read + Write + AsRawFd>(
 }
 
 fn client(id: usize, addr: SocketAddr, until: Instant, totals: Rc<Totals>) {
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (id as u64 + 1) * 0x1234_5678_9abc);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ ((id as u64 + 1) * 0x1234_5678_9abc));
     while Instant::now() < until {
         let end = match rng.below(8) {
             0 => End::HalfClose,
