@@ -121,7 +121,7 @@ pub(crate) struct Scheduler {
     /// Tasks not yet finished, by key (`Task::key`).
     pub(crate) tasks: RefCell<Slab<Rc<Task>>>,
     /// Ready tasks, FIFO.
-    runq: RefCell<VecDeque<Rc<Task>>>,
+    runq: RefCell<VecDeque<Ready>>,
     /// The task being resumed, or null; its `Rc` is held by the run loop.
     current: Cell<*const Task>,
     pub(crate) timers: RefCell<Timers>,
@@ -216,7 +216,7 @@ impl Scheduler {
     pub(crate) fn add_task(&self, task: Rc<Task>) {
         let key = self.tasks.borrow_mut().insert(task.clone());
         task.key.set(key);
-        self.runq.borrow_mut().push_back(task);
+        self.runq.borrow_mut().push_back(Ready::new(task));
     }
 
     /// Puts the current task at the back of the run queue and switches away.
@@ -239,7 +239,7 @@ impl Scheduler {
             return;
         };
         task.state.set(State::Ready);
-        self.runq.borrow_mut().push_back(task);
+        self.runq.borrow_mut().push_back(Ready::new(task));
         self.suspend();
     }
 
@@ -249,6 +249,9 @@ impl Scheduler {
         let task = self.current().expect("suspend outside a coroutine");
         let yielder = task.yielder.get();
         debug_assert!(!yielder.is_null());
+        let marker = 0u8;
+        task.sp_hint
+            .set(std::hint::black_box(&raw const marker) as usize);
         // SAFETY: the yielder lives on the coroutine's own stack for its
         // whole life, and we are running on that stack right now.
         unsafe { (*yielder).suspend(()) };
@@ -336,7 +339,7 @@ impl Scheduler {
                 .io_waiters
                 .set(self.counters.io_waiters.get() - 1);
         }
-        self.runq.borrow_mut().push_back(task.clone());
+        self.runq.borrow_mut().push_back(Ready::new(task.clone()));
     }
 
     /// Wakes the task at `key` if it is the task `id` and still in park
@@ -429,7 +432,7 @@ impl Scheduler {
         {
             let mut runq = self.runq.borrow_mut();
             match runq.back() {
-                Some(last) if Rc::ptr_eq(last, target) => {}
+                Some(last) if Rc::ptr_eq(&last.task, target) => {}
                 _ => return false,
             }
             let fresh = target.coro.borrow().as_ref().is_some_and(|c| !c.started());
@@ -457,9 +460,16 @@ impl Scheduler {
     pub(crate) fn run_until(&self, main: Option<&Rc<Task>>) {
         loop {
             for _ in 0..BUDGET {
-                let next = self.runq.borrow_mut().pop_front();
+                let next = {
+                    let mut runq = self.runq.borrow_mut();
+                    let next = runq.pop_front();
+                    if let Some(after) = runq.front() {
+                        after.prefetch();
+                    }
+                    next
+                };
                 match next {
-                    Some(task) => self.resume(task),
+                    Some(ready) => self.resume(ready.task),
                     None => break,
                 }
             }
@@ -650,6 +660,49 @@ impl From<ParkError> for io::Error {
             }
             ParkError::Closed => io::Error::from_raw_os_error(libc::EBADF),
             ParkError::Io(e) => e,
+        }
+    }
+}
+
+/// A run-queue entry: the task, and where its stack top was when it last
+/// suspended (read when it is queued, while its `Task` is warm in cache).
+pub(crate) struct Ready {
+    task: Rc<Task>,
+    sp: usize,
+}
+
+impl Ready {
+    #[inline]
+    fn new(task: Rc<Task>) -> Ready {
+        let sp = task.sp_hint.get();
+        Ready { task, sp }
+    }
+
+    /// Prefetches the task and the cache lines around its stack top (the
+    /// frames of its switch lie just below, the frames it returns through
+    /// afterwards just above), so that resuming it one task later does not
+    /// stall on cold lines or TLB entries: with thousands of coroutines,
+    /// that stall was most of the scheduler's own cost per message.
+    #[inline(always)]
+    fn prefetch(&self) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let task = Rc::as_ptr(&self.task) as usize;
+            let start = (self.sp & !63).wrapping_sub(4 * 64);
+            for i in 0..2 {
+                // SAFETY: SSE is part of the x86_64 baseline, and a
+                // prefetch never faults or changes memory, whatever the
+                // address.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(task.wrapping_add(i * 64) as *const i8) };
+            }
+            if self.sp == 0 {
+                return; // never suspended yet
+            }
+            for i in 0..16 {
+                // SAFETY: as above.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(i * 64) as *const i8) };
+            }
         }
     }
 }
