@@ -196,7 +196,7 @@ fn child_map_limit() {
         let err = loop {
             match corio::Builder::new()
                 .stack_size(16 * 1024)
-                .spawn(|| corio::yield_now())
+                .spawn(corio::yield_now)
             {
                 Ok(h) => live.push(h),
                 Err(e) => break e,
