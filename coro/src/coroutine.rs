@@ -303,10 +303,16 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
 
     /// Drops every coroutine-local value; values created by destructors of
     /// other values are dropped too.
+    #[inline]
     fn clear_locals(&self) {
-        if self.meta.locals.borrow().is_empty() {
-            return; // the common case: no coroutine-local was touched
+        // The common case: no coroutine-local was touched.
+        if !self.meta.locals.borrow().is_empty() {
+            self.clear_locals_slow();
         }
+    }
+
+    #[cold]
+    fn clear_locals_slow(&self) {
         // Like pthread's PTHREAD_DESTRUCTOR_ITERATIONS: a destructor that
         // keeps re-creating values (e.g. by touching its own key) cannot
         // loop forever; what is left after the last round is leaked.

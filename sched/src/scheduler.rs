@@ -249,9 +249,7 @@ impl Scheduler {
         let task = self.current().expect("suspend outside a coroutine");
         let yielder = task.yielder.get();
         debug_assert!(!yielder.is_null());
-        let marker = 0u8;
-        task.sp_hint
-            .set(std::hint::black_box(&raw const marker) as usize);
+        task.sp_hint.set(stack_pointer());
         // SAFETY: the yielder lives on the coroutine's own stack for its
         // whole life, and we are running on that stack right now.
         unsafe { (*yielder).suspend(()) };
@@ -411,8 +409,13 @@ impl Scheduler {
         let coro = task.coro.borrow_mut().take();
         drop(coro);
         self.tasks.borrow_mut().try_remove(task.key.get());
-        for (joiner, seq) in task.take_joiners() {
+        if let Some((joiner, seq)) = task.joiner.take() {
             self.wake(&joiner, seq, Wake::Notified);
+        }
+        if !task.more_joiners.borrow().is_empty() {
+            for (joiner, seq) in task.take_joiners() {
+                self.wake(&joiner, seq, Wake::Notified);
+            }
         }
     }
 
@@ -463,8 +466,12 @@ impl Scheduler {
                 let next = {
                     let mut runq = self.runq.borrow_mut();
                     let next = runq.pop_front();
-                    if let Some(after) = runq.front() {
-                        after.prefetch();
+                    // A short queue's tasks are still hot in cache (two
+                    // coroutines ping-ponging): prefetching would only cost.
+                    if runq.len() >= PREFETCH_MIN_QUEUE {
+                        if let Some(after) = runq.front() {
+                            after.prefetch();
+                        }
                     }
                     next
                 };
@@ -663,6 +670,25 @@ impl From<ParkError> for io::Error {
         }
     }
 }
+
+/// The current stack pointer (0 where not implemented): a prefetch hint.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let sp: usize;
+        // SAFETY: reads a register; no memory access, no side effects.
+        unsafe {
+            std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags))
+        };
+        sp
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
+}
+
+/// Run-queue length from which the loop prefetches the next task's stack.
+const PREFETCH_MIN_QUEUE: usize = 8;
 
 /// A run-queue entry: the task, and where its stack top was when it last
 /// suspended (read when it is queued, while its `Task` is warm in cache).
