@@ -373,10 +373,25 @@ fn invalid_fds_to_hooked_calls_give_ebadf() {
     }
     fn sweep(where_: &str) {
         // A number that was open a moment ago, one far beyond any open fd,
-        // and negative ones.
+        // and negative ones. The closed number is moved just below the
+        // open-file limit first: other tests of this process run in
+        // parallel and would soon get a low number back from the kernel
+        // (which hands out the lowest free fd), making it valid again.
         let closed = {
             let (a, _b) = StdUnix::pair().unwrap();
-            a.as_raw_fd()
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: getrlimit writes into a valid struct.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+            let high = (lim.rlim_cur.min(65_536) - 1) as i32;
+            // SAFETY: dup2 of an open fd onto a number nothing uses.
+            let moved = unsafe { libc::dup2(a.as_raw_fd(), high) };
+            assert_eq!(moved, high);
+            // SAFETY: closing the duplicate we just made.
+            unsafe { libc::close(high) };
+            high
         };
         for fd in [-1, -77, closed, 1 << 20, i32::MAX] {
             let mut buf = [0u8; 8];
