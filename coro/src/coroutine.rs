@@ -36,6 +36,10 @@ pub(crate) struct Meta {
     /// Set while `Drop` force-unwinds the coroutine, so the root
     /// `catch_unwind` lets the unwinding payload through.
     unwinding: Cell<bool>,
+    /// The coroutine that was current when this one was last entered,
+    /// restored when it switches back. Kept here rather than on the
+    /// resumer's stack, where it would be spilled around the switch.
+    prev: Cell<*const Meta>,
 }
 
 thread_local! {
@@ -75,23 +79,36 @@ pub(crate) fn with_current_meta<R>(f: impl FnOnce(Option<&Meta>) -> R) -> R {
 /// previous one, also when a panic unwinds through the guard (resuming a
 /// finished coroutine, a panicking destructor); otherwise `CURRENT` would be
 /// left pointing at a `Meta` that may be freed.
-struct Enter {
-    /// The coroutine that was current before, restored on drop.
-    prev: *const Meta,
+struct Leave<'a> {
+    /// The entered coroutine; its `prev` is restored on drop.
+    meta: &'a Meta,
 }
 
-impl Enter {
+impl<'a> Leave<'a> {
+    /// Makes `meta` current until the returned guard drops.
     #[inline]
-    fn new(meta: &Meta) -> Self {
-        let prev = CURRENT.with(|c| c.replace(meta));
-        Enter { prev }
+    fn enter(meta: &'a Meta) -> Self {
+        meta.prev.set(CURRENT.with(|c| c.replace(meta)));
+        Leave { meta }
     }
 }
 
-impl Drop for Enter {
+impl Drop for Leave<'_> {
     #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.prev));
+        CURRENT.with(|c| c.set(self.meta.prev.get()));
+    }
+}
+
+/// Like [`Leave`] for a coroutine entered from outside any coroutine: it
+/// restores null and so keeps nothing alive across the switch (a value kept
+/// there is spilled to the stack around it, measurably so per round trip).
+struct LeaveToTop;
+
+impl Drop for LeaveToTop {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(ptr::null()));
     }
 }
 
@@ -220,6 +237,7 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
             guard,
             locals: RefCell::new(Vec::new()),
             unwinding: Cell::new(false),
+            prev: Cell::new(ptr::null()),
         };
         let inner = corosensei::Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
             let result = panic::catch_unwind(AssertUnwindSafe(|| f(y, input)));
@@ -247,9 +265,19 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     /// Panics if the coroutine has already finished.
     #[inline]
     pub fn resume(&mut self, input: I) -> CoroutineResult<Y, std::thread::Result<R>> {
-        let enter = Enter::new(&self.meta);
-        let result = self.inner.resume(input);
-        drop(enter);
+        let prev = CURRENT.with(|c| c.replace(&self.meta));
+        let result = if prev.is_null() {
+            // Resumed from outside any coroutine (a scheduler's loop): the
+            // pointer to restore is known, so nothing is kept across the
+            // switch.
+            let _leave = LeaveToTop;
+            self.inner.resume(input)
+        } else {
+            // Nested: the resumer is itself a coroutine.
+            self.meta.prev.set(prev);
+            let _leave = Leave { meta: &self.meta };
+            self.inner.resume(input)
+        };
         match result {
             CoroutineResult::Yield(y) => CoroutineResult::Yield(y),
             CoroutineResult::Return(r) => self.finished(r),
@@ -321,7 +349,7 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
             if taken.iter().all(Option::is_none) {
                 return;
             }
-            let _enter = Enter::new(&self.meta);
+            let _enter = Leave::enter(&self.meta);
             drop(taken);
         }
         std::mem::forget(std::mem::take(&mut *self.meta.locals.borrow_mut()));
@@ -337,7 +365,7 @@ impl<I: 'static, Y: 'static, R: 'static> Drop for Coroutine<I, Y, R> {
             // Unwind the suspended stack so its destructors run, with this
             // coroutine as the current one (coroutine-locals stay reachable).
             self.meta.unwinding.set(true);
-            let _enter = Enter::new(&self.meta);
+            let _enter = Leave::enter(&self.meta);
             self.inner.force_unwind();
         }
         self.clear_locals();

@@ -405,3 +405,30 @@ fn debug_shows_identity_and_state() {
     assert!(text.contains("dbg"), "{text}");
     assert!(text.contains("started: false"), "{text}");
 }
+
+#[test]
+fn resuming_a_finished_coroutine_panics_and_keeps_the_current_identity() {
+    fn finished() -> Coroutine<(), (), ()> {
+        let mut co = Coroutine::new(|_: &Yielder<(), ()>, ()| {}).unwrap();
+        assert!(matches!(co.resume(()), CoroutineResult::Return(Ok(()))));
+        co
+    }
+    // From outside any coroutine: the identity stays `None`.
+    let mut done = finished();
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| done.resume(())));
+    assert!(caught.is_err());
+    assert_eq!(current_id(), None);
+
+    // From inside a coroutine: the resumer stays the current one.
+    let mut outer = Coroutine::new(|_: &Yielder<(), ()>, ()| {
+        let me = current_id();
+        let mut done = finished();
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| done.resume(())));
+        (caught.is_err(), me == current_id())
+    })
+    .unwrap();
+    let outer_id = outer.id();
+    assert!(matches!(outer.resume(()), CoroutineResult::Return(Ok((true, true)))));
+    assert_eq!(current_id(), None);
+    assert_ne!(outer_id, 0);
+}
