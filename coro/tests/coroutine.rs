@@ -428,7 +428,10 @@ fn resuming_a_finished_coroutine_panics_and_keeps_the_current_identity() {
     })
     .unwrap();
     let outer_id = outer.id();
-    assert!(matches!(outer.resume(()), CoroutineResult::Return(Ok((true, true)))));
+    assert!(matches!(
+        outer.resume(()),
+        CoroutineResult::Return(Ok((true, true)))
+    ));
     assert_eq!(current_id(), None);
     assert_ne!(outer_id, 0);
 }

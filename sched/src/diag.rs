@@ -23,6 +23,11 @@ pub struct Stats {
     pub switches: u64,
     /// `epoll_wait` calls since the scheduler started.
     pub epoll_waits: u64,
+    /// Times the idle scheduler spun for a cross-thread message before
+    /// sleeping (it does so only while such messages arrive).
+    pub idle_spins: u64,
+    /// Spins that ended with a message, so the scheduler never slept.
+    pub spin_wakeups: u64,
 }
 
 /// Counts of this thread's coroutines by state; all zero outside a running
@@ -35,6 +40,8 @@ pub fn stats() -> Stats {
         let mut st = Stats {
             switches: s.switches(),
             epoll_waits: s.epoll_waits(),
+            idle_spins: s.idle_spins(),
+            spin_wakeups: s.spin_wakeups(),
             ..Stats::default()
         };
         for (_, task) in s.tasks.borrow().iter() {

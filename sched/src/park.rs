@@ -8,13 +8,14 @@
 //! [`Waker::wake`]. A waker is `Send`: it can wake a coroutine of another
 //! scheduler thread (through that thread's eventfd) or a plain thread.
 
+use std::cell::Cell;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::remote::{Msg, Remote};
-use crate::scheduler::{ParkError, Scheduler};
+use crate::scheduler::{ParkError, SPIN, SPIN_RECENT, Scheduler};
 use crate::task::{WaitKind, Wake};
 
 /// Wakes one parked coroutine or thread. Waking a waker whose park already
@@ -154,6 +155,11 @@ pub fn park(
     }
 }
 
+thread_local! {
+    /// When a [`park`] of this (plain) thread last ended by a wakeup.
+    static LAST_WOKEN: Cell<Option<Instant>> = const { Cell::new(None) };
+}
+
 fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) -> io::Result<()> {
     let parker = Arc::new(ThreadParker {
         thread: std::thread::current(),
@@ -164,8 +170,33 @@ fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) 
     }) {
         return Ok(());
     }
+    // Like an idle scheduler: a thread that was woken recently is likely
+    // talking to another thread that answers fast, so spin a little before
+    // paying for a sleep and a wakeup.
+    let recent = LAST_WOKEN
+        .with(Cell::get)
+        .is_some_and(|at| at.elapsed() <= SPIN_RECENT);
+    if recent {
+        let limit = match deadline {
+            Some(d) => SPIN.min(d.saturating_duration_since(Instant::now())),
+            None => SPIN,
+        };
+        let start = Instant::now();
+        'spin: loop {
+            for _ in 0..64 {
+                if parker.notified.load(Ordering::Acquire) {
+                    break 'spin;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= limit {
+                break;
+            }
+        }
+    }
     loop {
         if parker.notified.load(Ordering::Acquire) {
+            LAST_WOKEN.with(|w| w.set(Some(Instant::now())));
             return Ok(());
         }
         match deadline {

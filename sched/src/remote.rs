@@ -6,9 +6,18 @@
 //! of messages costs one syscall. The scheduler clears `notified` *before*
 //! draining, so a message pushed after the drain always writes the eventfd
 //! again: no wakeup is lost while the scheduler sleeps.
+//!
+//! An idle scheduler may spin on `notified` for a short while before it
+//! sleeps ([`Remote::spin_until_message`]); meanwhile `spinning` is set and
+//! senders skip the eventfd write. Both sides use the store-then-load
+//! pattern on the two flags with `SeqCst` (the sender swaps `notified`, then
+//! loads `spinning`; the scheduler clears `spinning`, then loads `notified`),
+//! so a sender that skipped the write is always seen by the scheduler's
+//! final check.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::sys::EventFd;
 
@@ -25,6 +34,8 @@ pub(crate) struct Remote {
     inbox: Mutex<Vec<Msg>>,
     /// True while an eventfd write is pending or the scheduler is draining.
     notified: AtomicBool,
+    /// True while the scheduler spins waiting for `notified`.
+    spinning: AtomicBool,
     /// Readable while `notified` was set by a sender.
     pub(crate) eventfd: EventFd,
     /// False once the scheduler has shut down; later messages are dropped.
@@ -40,6 +51,7 @@ impl Remote {
         Ok(Remote {
             inbox: Mutex::new(Vec::new()),
             notified: AtomicBool::new(false),
+            spinning: AtomicBool::new(false),
             eventfd: EventFd::new()?,
             alive: AtomicBool::new(true),
             pending: AtomicUsize::new(0),
@@ -56,15 +68,40 @@ impl Remote {
             }
             inbox.push(msg);
         }
-        if !self.notified.swap(true, Ordering::AcqRel) {
+        if !self.notified.swap(true, Ordering::SeqCst) && !self.spinning.load(Ordering::SeqCst) {
             self.eventfd.notify();
         }
         true
     }
 
-    /// Takes every queued message (scheduler side).
-    pub(crate) fn take(&self, out: &mut Vec<Msg>) {
-        self.eventfd.drain();
+    /// Spins until a message is queued or `limit` passes (scheduler side).
+    /// Returns whether one is queued; if so, its sender may have skipped
+    /// the eventfd write, so the caller must [`take`](Self::take) the
+    /// messages rather than wait for the eventfd.
+    pub(crate) fn spin_until_message(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        self.spinning.store(true, Ordering::SeqCst);
+        'spin: loop {
+            for _ in 0..64 {
+                if self.notified.load(Ordering::Relaxed) {
+                    break 'spin;
+                }
+                std::hint::spin_loop();
+            }
+            if start.elapsed() >= limit {
+                break;
+            }
+        }
+        self.spinning.store(false, Ordering::SeqCst);
+        self.notified.load(Ordering::SeqCst)
+    }
+
+    /// Takes every queued message (scheduler side). `drain`: the eventfd
+    /// was reported readable and must be reset.
+    pub(crate) fn take(&self, out: &mut Vec<Msg>, drain: bool) {
+        if drain {
+            self.eventfd.drain();
+        }
         self.notified.store(false, Ordering::SeqCst);
         let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
         out.append(&mut inbox);
