@@ -101,7 +101,7 @@ const DEADLOCK_GRACE_MS: i32 = 100;
 /// [`SPIN_RECENT`]). Waking a thread that sleeps costs tens of microseconds
 /// on an idle CPU (measured ~17 µs per direction on the 2-vCPU dev box),
 /// so a ping-pong with another thread that answers within this window never
-/// pays it. Go and may also spin before parking an idle worker. A plain
+/// pays it. Go's idle workers spin the same way before parking. A plain
 /// thread parked in a corio primitive spins the same way (`park_thread`).
 pub(crate) const SPIN: Duration = Duration::from_micros(50);
 
