@@ -44,10 +44,15 @@ fn main() {
     let (corio, may) = (&samples[0], &samples[1]);
     println!("| benchmark | corio | may 0.3 (1 worker) | ratio |");
     println!("| --- | --- | --- | --- |");
+    let ratio = may.median / corio.median;
+    let verdict = if ratio >= 1.0 {
+        format!("corio is {} faster", fmt_ratio(ratio))
+    } else {
+        format!("corio is {} slower", fmt_ratio(1.0 / ratio))
+    };
     println!(
-        "| cross-thread spawn + join from a plain thread | {} | {} | corio is {} faster |",
+        "| cross-thread spawn + join from a plain thread | {} | {} | {verdict} |",
         corio.summary(),
         may.summary(),
-        fmt_ratio(may.median / corio.median)
     );
 }
