@@ -547,7 +547,8 @@ impl Scheduler {
         self.counters
             .epoll_waits
             .set(self.counters.epoll_waits.get() + 1);
-        self.deadlock_suspect.set(suspect && events.is_empty());
+        // A message found by spinning is an event even without an eventfd one.
+        self.deadlock_suspect.set(suspect && !spun && events.is_empty());
         let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
         let mut drain = false;
         {
