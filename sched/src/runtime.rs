@@ -6,7 +6,13 @@
 //! only through a [`Handle`] (`Handle::spawn` needs `Send`) and the sync
 //! primitives. A handle reaches its scheduler through that scheduler's
 //! inbox and eventfd, so a sleeping scheduler wakes at once and nothing
-//! polls.
+//! polls while idle.
+//!
+//! Waking a sleeping thread costs tens of microseconds on an idle CPU, so a
+//! scheduler that has received a cross-thread message within the last
+//! millisecond spins for up to 50 µs for the next one before it sleeps (and
+//! senders skip the eventfd write meanwhile); a scheduler that hears from no
+//! other thread never spins. [`stats`](crate::stats) counts these spins.
 
 use std::io;
 use std::marker::PhantomData;
