@@ -28,8 +28,13 @@ fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) 
     std::thread::spawn(move || {
         let _ = tx.send(f());
     });
-    rx.recv_timeout(Duration::from_secs(secs))
-        .expect("a cross-thread message was lost: the receiver never woke")
+    match rx.recv_timeout(Duration::from_secs(secs)) {
+        Ok(v) => v,
+        Err(std_mpsc::RecvTimeoutError::Timeout) => {
+            panic!("a cross-thread message was lost: the receiver never woke")
+        }
+        Err(std_mpsc::RecvTimeoutError::Disconnected) => panic!("the test panicked (see above)"),
+    }
 }
 
 #[test]
@@ -127,14 +132,12 @@ fn an_idle_scheduler_spins_for_a_fast_peer_and_stops_when_it_goes_quiet() {
         });
         peer.join().unwrap();
         let (spins, caught) = during;
-        // Every reply but the first few arrives while the scheduler spins
-        // unless the machine deschedules the peer for longer than the spin:
-        // demand a quarter, an order of magnitude above a spin that never
-        // works.
-        assert!(
-            caught >= u64::from(ROUNDS) / 4,
-            "only {caught} of {ROUNDS} replies were caught by {spins} spins"
-        );
+        // How many replies a spin catches depends on whether the peer
+        // thread gets a CPU within the spin (BENCHMARKS.md has the
+        // figures); on a loaded 2-CPU machine it can be a few percent. A
+        // spin that never sees a message catches none.
+        assert!(spins >= u64::from(ROUNDS) / 2, "only {spins} idle spins");
+        assert!(caught > 0, "none of {spins} spins caught a reply");
         // After the last message, at most the turns within the next
         // millisecond spin; a scheduler that kept spinning would count ~50.
         assert!(
