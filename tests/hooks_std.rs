@@ -326,9 +326,26 @@ fn hooks_can_be_switched_off() {
     });
 }
 
-/// Regression: `run` returning while coroutines were parked inside hooked
-/// calls used to abort the process (their stacks were unwound through the
-/// `extern "C"` hook frames). They are now leaked instead.
+/// Sets its flag when dropped: shows whether a coroutine's stack was
+/// unwound or returned (true) or leaked (false).
+struct Dropped(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn drop_flag() -> (std::sync::Arc<std::sync::atomic::AtomicBool>, Dropped) {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    (flag.clone(), Dropped(flag))
+}
+
+/// `run` returning while coroutines are parked inside hooked calls: they
+/// cannot be unwound (std/C frames above the hook; this used to abort the
+/// process), so their calls fail with ECANCELED and they run on to their
+/// end — destructors run, fds close. One that retries forever is resumed a
+/// bounded number of times and then leaked, and `run` still returns.
 #[test]
 fn run_returns_while_coroutines_are_parked_in_hooked_calls() {
     let _w = watchdog(
@@ -336,13 +353,28 @@ fn run_returns_while_coroutines_are_parked_in_hooked_calls() {
         30,
     );
     let start = Instant::now();
-    corio::run(|| {
+    let (accepted, accept_drop) = drop_flag();
+    let (slept, sleep_drop) = drop_flag();
+    let (polled, poll_drop) = drop_flag();
+    let (retried, retry_drop) = drop_flag();
+    let (errors_tx, errors_rx) = std::sync::mpsc::channel();
+    let addr = corio::run(move || {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accept_errors = errors_tx.clone();
         corio::spawn(move || {
-            let _ = listener.accept();
+            let _held = accept_drop;
+            let e = listener.accept().unwrap_err();
+            accept_errors.send(("accept", e.raw_os_error())).unwrap();
+            // `listener` is dropped here: its fd closes.
         });
-        corio::spawn(|| std::thread::sleep(Duration::from_secs(60)));
-        corio::spawn(|| {
+        corio::spawn(move || {
+            let _held = sleep_drop;
+            std::thread::sleep(Duration::from_secs(60));
+        });
+        let poll_errors = errors_tx.clone();
+        corio::spawn(move || {
+            let _held = poll_drop;
             let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
             let mut p = libc::pollfd {
                 fd: a.as_raw_fd(),
@@ -350,11 +382,41 @@ fn run_returns_while_coroutines_are_parked_in_hooked_calls() {
                 revents: 0,
             };
             // SAFETY: one valid pollfd.
-            unsafe { libc::poll(&mut p, 1, -1) }
+            let r = unsafe { libc::poll(&mut p, 1, -1) };
+            poll_errors.send(("poll", (r == -1).then(errno))).unwrap();
+        });
+        corio::spawn(move || {
+            let _held = retry_drop;
+            let (mut a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+            let mut buf = [0u8; 8];
+            // Ignores every error and tries again: never ends by itself.
+            loop {
+                let _ = a.read(&mut buf);
+            }
         });
         corio::sleep(Duration::from_millis(10));
+        addr
     });
     assert!(start.elapsed() < Duration::from_secs(5));
+    let mut errors: Vec<_> = errors_rx.try_iter().collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            ("accept", Some(libc::ECANCELED)),
+            ("poll", Some(libc::ECANCELED))
+        ]
+    );
+    use std::sync::atomic::Ordering::SeqCst;
+    assert!(accepted.load(SeqCst), "the accepting coroutine was leaked");
+    assert!(slept.load(SeqCst), "the sleeping coroutine was leaked");
+    assert!(polled.load(SeqCst), "the polling coroutine was leaked");
+    assert!(!retried.load(SeqCst), "the retrying coroutine cannot end");
+    // The listener's fd was closed by its coroutine's end.
+    assert_eq!(
+        TcpStream::connect(addr).unwrap_err().kind(),
+        io::ErrorKind::ConnectionRefused
+    );
 }
 
 fn errno() -> i32 {

@@ -225,9 +225,12 @@ pub fn in_coroutine() -> bool {
 /// A coroutine is normally unwound (destructors run) when its scheduler
 /// shuts down while it is parked; unwinding through a frame that cannot
 /// unwind would abort the process. A coroutine parked inside `f` at that
-/// moment is therefore leaked instead: its stack and the values on it are
-/// never freed. Cancellation is unaffected (the blocking call inside `f`
-/// returns `Interrupted`). Outside a coroutine `f` simply runs.
+/// moment is instead resumed with its blocking call failing (`ECANCELED`),
+/// and every later blocking call failing the same way, for a bounded number
+/// of resumes: if it returns, its destructors have run; if it is still
+/// inside such a region after that, it is leaked (its stack and the values
+/// on it are never freed). Cancellation is unaffected (the blocking call
+/// inside `f` returns `Interrupted`). Outside a coroutine `f` simply runs.
 pub fn no_unwind<R>(f: impl FnOnce() -> R) -> R {
     fn adjust(up: bool) {
         Scheduler::with(|s| {

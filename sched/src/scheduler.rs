@@ -111,6 +111,11 @@ pub(crate) const SPIN: Duration = Duration::from_micros(50);
 /// spinning after this long.
 pub(crate) const SPIN_RECENT: Duration = Duration::from_millis(1);
 
+/// At shutdown, how many times a coroutine parked under frames that cannot
+/// unwind is resumed (each of its blocking calls failing) to let it finish
+/// before it is leaked; bounds a coroutine that retries failed calls.
+const DRAIN_ROUNDS: usize = 16;
+
 /// Epoll token of the scheduler's own eventfd (no fd has this number).
 const REMOTE_TOKEN: u64 = u64::MAX;
 
@@ -153,6 +158,10 @@ pub(crate) struct Scheduler {
     /// Set while the scheduler unwinds leftover coroutines: parks fail at
     /// once with `Cancelled` instead of suspending.
     shutting_down: Cell<bool>,
+    /// Set while shutdown resumes coroutines that cannot be unwound
+    /// ([`Scheduler::drain_stuck`]): their parks and yields go back to the
+    /// teardown loop once before they fail.
+    draining: Cell<bool>,
     /// Default stack size for spawns (already checked and rounded).
     pub(crate) stack_size: usize,
     /// Whether the deadlock check may run (single-thread `run`).
@@ -187,6 +196,7 @@ impl Scheduler {
             msg_buf: RefCell::new(Vec::new()),
             now: Cell::new(Instant::now()),
             shutting_down: Cell::new(false),
+            draining: Cell::new(false),
             stack_size: corio_coro::stack::checked_stack_size(stack_size)?,
             detect_deadlock,
             stop: Cell::new(false),
@@ -252,7 +262,7 @@ impl Scheduler {
     /// ping-pong.
     #[inline(always)]
     pub(crate) fn yield_current(&self) {
-        if self.shutting_down.get() {
+        if self.shutting_down.get() && !self.draining.get() {
             return;
         }
         let Some(task) = self.current_rc() else {
@@ -290,7 +300,8 @@ impl Scheduler {
             .current_rc()
             .expect("corio: a blocking call parked outside a coroutine");
         if self.shutting_down.get() {
-            return Err(ParkError::Cancelled);
+            drop(task);
+            return Err(self.park_while_shutting_down());
         }
         if task.cancel_pending.replace(false) {
             return Err(ParkError::Cancelled);
@@ -338,7 +349,20 @@ impl Scheduler {
             Wake::TimedOut => Err(ParkError::TimedOut),
             Wake::Cancelled => Err(ParkError::Cancelled),
             Wake::Closed => Err(ParkError::Closed),
+            Wake::Shutdown => Err(ParkError::Shutdown),
         }
+    }
+
+    /// A park while the scheduler shuts down fails. While stuck coroutines
+    /// are drained it first goes back to the teardown loop, which bounds
+    /// how often a coroutine that keeps retrying is resumed.
+    #[cold]
+    fn park_while_shutting_down(&self) -> ParkError {
+        if !self.draining.get() {
+            return ParkError::Cancelled;
+        }
+        self.yield_current();
+        ParkError::Shutdown
     }
 
     /// Makes `task` ready if it is still in park `seq`; otherwise does
@@ -548,7 +572,8 @@ impl Scheduler {
             .epoll_waits
             .set(self.counters.epoll_waits.get() + 1);
         // A message found by spinning is an event even without an eventfd one.
-        self.deadlock_suspect.set(suspect && !spun && events.is_empty());
+        self.deadlock_suspect
+            .set(suspect && !spun && events.is_empty());
         let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
         let mut drain = false;
         {
@@ -640,9 +665,12 @@ impl Scheduler {
     }
 
     /// Unwinds every coroutine still alive (destructors run), then drops all
-    /// timers and waiters. Parks fail with `Cancelled` meanwhile.
+    /// timers and waiters. Parks fail with `Cancelled` meanwhile. Coroutines
+    /// that cannot be unwound are first run to their end if they can
+    /// ([`Scheduler::drain_stuck`]).
     pub(crate) fn teardown(&self) {
         self.shutting_down.set(true);
+        self.drain_stuck();
         loop {
             let tasks: Vec<Rc<Task>> = self.tasks.borrow_mut().drain().collect();
             self.runq.borrow_mut().clear();
@@ -668,6 +696,53 @@ impl Scheduler {
         self.timers.borrow_mut().clear();
         self.reactor.borrow_mut().clear_waiters();
         drop(self.remote.close());
+    }
+
+    /// Coroutines parked inside a hooked libc call (a `no_unwind` region:
+    /// std or C frames above the hook) cannot be unwound. Instead, their
+    /// pending call fails with ECANCELED and they run, with every later
+    /// blocking call failing the same way, for up to [`DRAIN_ROUNDS`]
+    /// resumes each: most return (their destructors run and their fds
+    /// close). Others are left to `teardown`, which leaks those still under
+    /// such a frame and unwinds the rest.
+    fn drain_stuck(&self) {
+        let stuck: Vec<Rc<Task>> = self
+            .tasks
+            .borrow()
+            .iter()
+            .map(|(_, t)| t)
+            .filter(|t| t.no_unwind.get() > 0 && t.state.get() == State::Parked)
+            .cloned()
+            .collect();
+        if stuck.is_empty() {
+            return;
+        }
+        let ids: std::collections::HashSet<u64> = stuck.iter().map(|t| t.id).collect();
+        self.draining.set(true);
+        self.runq.borrow_mut().clear();
+        for task in &stuck {
+            self.wake(task, task.seq.get(), Wake::Shutdown);
+        }
+        drop(stuck);
+        for _ in 0..DRAIN_ROUNDS {
+            // Only the stuck tasks run; anything else that became ready
+            // (woken by them, or spawned) is unwound by `teardown`.
+            let batch: Vec<Rc<Task>> = self
+                .runq
+                .borrow_mut()
+                .drain(..)
+                .map(|r| r.task)
+                .filter(|t| ids.contains(&t.id))
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            for task in batch {
+                self.resume(task);
+            }
+        }
+        self.runq.borrow_mut().clear();
+        self.draining.set(false);
     }
 
     /// Whether leftover coroutines are being unwound.
@@ -708,6 +783,8 @@ pub(crate) enum ParkError {
     Cancelled,
     /// The fd waited on was closed.
     Closed,
+    /// The scheduler is shutting down (the task could not be unwound).
+    Shutdown,
     /// Registering the wait failed.
     Io(io::Error),
 }
@@ -724,6 +801,7 @@ impl From<ParkError> for io::Error {
                 io::Error::new(io::ErrorKind::Interrupted, "coroutine cancelled")
             }
             ParkError::Closed => io::Error::from_raw_os_error(libc::EBADF),
+            ParkError::Shutdown => io::Error::from_raw_os_error(libc::ECANCELED),
             ParkError::Io(e) => e,
         }
     }

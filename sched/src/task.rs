@@ -36,6 +36,9 @@ pub(crate) enum Wake {
     Cancelled,
     /// The fd it waited on was closed.
     Closed,
+    /// Its scheduler is shutting down and the task sits under frames that
+    /// cannot unwind: the call fails (ECANCELED) so the task can finish.
+    Shutdown,
 }
 
 /// What a parked task waits for, shown by `dump()`.
