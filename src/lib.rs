@@ -43,7 +43,7 @@ pub use corio_sched::sync;
 pub use corio_coro::coroutine_local;
 pub use corio_net::hooks;
 pub use corio_sched::{
-    Builder, CoroutineInfo, Handle, Interest, JoinHandle, RemoteJoinHandle, Runtime,
+    Builder, ClosingFd, CoroutineInfo, Handle, Interest, JoinHandle, RemoteJoinHandle, Runtime,
     RuntimeBuilder, Stats, current, current_deadline, deregister_fd, dump, run, sleep, sleep_until,
-    spawn, stats, try_sleep, unblock, wait_fd, with_deadline, with_timeout, yield_now,
+    spawn, start_close, stats, try_sleep, unblock, wait_fd, with_deadline, with_timeout, yield_now,
 };

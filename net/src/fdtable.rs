@@ -10,7 +10,14 @@
 //! path.
 //!
 //! An entry is reset by the `close` hook *before* the real close, so a
-//! number the kernel hands out again always starts from a clean entry.
+//! number the kernel hands out again always starts from a clean entry. In
+//! between, the entry holds only [`CLOSING`], which reads as untracked
+//! except to a blocking operation: one on the number that starts while
+//! another thread closes it waits the few microseconds until the close is
+//! done ([`settled`], called by `readiness::Op`), then sees EBADF or the
+//! number's next owner, instead of taking the forgotten fd for one corio
+//! never knew (which would block a blocking socket in the kernel, and the
+//! scheduler thread with it, or return a surprise EAGAIN).
 //! O_NONBLOCK really belongs to the open file description, which `dup`ed fds
 //! share; the dup hooks copy the entry, and later changes through one fd are
 //! not mirrored to its duplicates (the rare case of mixing cooperative and
@@ -19,6 +26,7 @@
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// The process created this fd as a socket or a pipe end (hooked `socket`,
 /// `socketpair`, `accept*`, `pipe*`, `dup*` of one, or corio's own types).
@@ -37,6 +45,15 @@ pub(crate) const SNDTIMEO: u32 = 1 << 5;
 /// the fd non-blocking: a short read or write means the kernel buffer was
 /// drained or filled, so the scheduler's readiness bit can be cleared.
 pub(crate) const STREAM: u32 = 1 << 6;
+/// A thread is closing the fd right now (between [`begin_close`] and
+/// [`end_close`]). Set alone; bits that a racing call sets on the old fd
+/// meanwhile (`set_bits`) go away with it at [`end_close`].
+pub(crate) const CLOSING: u32 = 1 << 7;
+
+/// How long [`settled`] waits for a close in progress before it gives up and
+/// calls the fd untracked (a close that blocks, e.g. with SO_LINGER, or a
+/// signal handler of the closing thread itself).
+const CLOSING_PATIENCE: Duration = Duration::from_millis(500);
 
 /// Fds per chunk: 4096 × 4 bytes = one 16 KiB allocation.
 const CHUNK_BITS: u32 = 12;
@@ -65,12 +82,50 @@ fn slot_or_alloc(fd: RawFd) -> Option<&'static AtomicU32> {
     Some(&chunk[idx & (CHUNK - 1)])
 }
 
-/// The flags of `fd`; 0 for fds corio does not track.
+/// The flags of `fd`; 0 for fds corio does not track, [`CLOSING`] (which
+/// has no [`TRACKED`]) while another thread closes it.
 #[inline]
 pub(crate) fn get(fd: RawFd) -> u32 {
     match slot(fd) {
         Some(s) => s.load(Ordering::Acquire),
         None => 0,
+    }
+}
+
+/// Whether `fd` is tracked or being closed: the fast check of a hook. Either
+/// way the hook builds an `Op`, which waits for the close ([`settled`]) and
+/// then goes by what the number names.
+#[inline]
+pub(crate) fn tracked_or_closing(fd: RawFd) -> bool {
+    match slot(fd) {
+        Some(s) => s.load(Ordering::Acquire) & (TRACKED | CLOSING) != 0,
+        None => false,
+    }
+}
+
+/// The flags of `fd` once no close of it is in progress (0 if one takes
+/// longer than [`CLOSING_PATIENCE`]).
+#[cold]
+#[inline(never)]
+pub(crate) fn settled(fd: RawFd) -> u32 {
+    let Some(s) = slot(fd) else {
+        return 0;
+    };
+    let start = Instant::now();
+    let mut spins = 0u32;
+    loop {
+        match s.load(Ordering::Acquire) {
+            flags if flags & CLOSING != 0 => {}
+            flags => return flags,
+        }
+        if spins < 64 {
+            spins += 1;
+            std::hint::spin_loop();
+        } else if start.elapsed() < CLOSING_PATIENCE {
+            std::thread::yield_now();
+        } else {
+            return 0;
+        }
     }
 }
 
@@ -100,6 +155,27 @@ pub(crate) fn clear_bits(fd: RawFd, bits: u32) {
 pub(crate) fn reset(fd: RawFd) {
     if let Some(s) = slot(fd) {
         s.store(0, Ordering::Release);
+    }
+}
+
+/// Forgets `fd` before the real close, marking it [`CLOSING`] until
+/// [`end_close`].
+#[inline]
+pub(crate) fn begin_close(fd: RawFd) {
+    if let Some(s) = slot(fd) {
+        s.store(CLOSING, Ordering::Release);
+    }
+}
+
+/// After the real close: the entry becomes untracked, unless a new fd
+/// with the number was tracked meanwhile (on another thread, or by the
+/// dup that closed it), whose entry stays.
+#[inline]
+pub(crate) fn end_close(fd: RawFd) {
+    if let Some(s) = slot(fd) {
+        let _ = s.fetch_update(Ordering::AcqRel, Ordering::Acquire, |flags| {
+            (flags & CLOSING != 0).then_some(0)
+        });
     }
 }
 

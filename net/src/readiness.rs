@@ -25,7 +25,7 @@ use std::time::Instant;
 use corio_sched::Interest;
 
 use crate::fdtable::{
-    self, RCVTIMEO, SNDTIMEO, SOCKET, STREAM, SYS_NONBLOCK, TRACKED, USER_NONBLOCK,
+    self, CLOSING, RCVTIMEO, SNDTIMEO, SOCKET, STREAM, SYS_NONBLOCK, TRACKED, USER_NONBLOCK,
 };
 use crate::sys;
 
@@ -73,8 +73,18 @@ pub(crate) fn is_would_block(e: &io::Error) -> bool {
 impl Op {
     /// Prepares an operation. `coop` says whether the caller may park
     /// (inside a coroutine, and for hooks: hooks enabled).
+    ///
+    /// An fd that another thread is closing right now is taken for what the
+    /// number names once the close is done (nothing: the attempt fails with
+    /// EBADF; a new fd: that one): taking it for an untracked fd at once
+    /// would call the real, blocking syscall on a socket corio forgot,
+    /// which the close does not interrupt.
+    #[inline]
     pub(crate) fn new(fd: RawFd, dir: Dir, coop: bool) -> Op {
-        let flags = fdtable::get(fd);
+        let mut flags = fdtable::get(fd);
+        if flags & CLOSING != 0 {
+            flags = fdtable::settled(fd);
+        }
         let mode = if flags & TRACKED == 0 || flags & USER_NONBLOCK != 0 {
             Mode::Plain
         } else if coop {
@@ -325,16 +335,27 @@ pub(crate) fn connect(op: &mut Op, mut attempt: impl FnMut() -> io::Result<()>) 
     }
 }
 
-/// Prepares `fd` for closing: wakes this thread's coroutines waiting on it
-/// with EBADF, deregisters it from the scheduler's epoll, and resets its
-/// table entry, all before the number can be reused. errno is preserved.
+/// Closes `fd` by running `close` (the real close, or a call that closes
+/// `fd` implicitly, as dup2 does), with corio's bookkeeping around it.
+/// Before: resets its table entry (to [`fdtable::CLOSING`] while `close`
+/// runs; `close` may track the number anew), wakes this thread's
+/// coroutines waiting on `fd` with EBADF and deregisters it from the
+/// scheduler's epoll, before the number can be reused. After: tells the
+/// other scheduler threads that registered `fd`, whose waiters then wake
+/// with EBADF too. errno is what `close` left.
 #[inline]
-pub(crate) fn before_close(fd: RawFd) {
+pub(crate) fn close_with<R>(fd: RawFd, close: impl FnOnce() -> R) -> R {
     if fd < 0 {
-        return;
+        return close();
     }
-    fdtable::reset(fd);
+    fdtable::begin_close(fd);
     let saved = sys::errno();
-    corio_sched::deregister_fd(fd);
+    let closing = corio_sched::start_close(fd);
     sys::set_errno(saved);
+    let r = close();
+    let left = sys::errno();
+    fdtable::end_close(fd);
+    closing.closed();
+    sys::set_errno(left);
+    r
 }

@@ -64,6 +64,7 @@ impl Socket {
         self.fd
     }
 
+    #[inline]
     fn op(&self, dir: Dir) -> Op {
         Op::new(self.fd, dir, coop())
     }
@@ -230,8 +231,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        readiness::before_close(self.fd);
-        let _ = sys::close(self.fd);
+        let _ = readiness::close_with(self.fd, || sys::close(self.fd));
     }
 }
 

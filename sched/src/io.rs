@@ -51,8 +51,9 @@ impl std::ops::BitOr for Interest {
 ///
 /// # Errors
 /// `TimedOut` at the deadline (or the enclosing scope's), `Interrupted` when
-/// cancelled, `EBADF` when the fd is closed meanwhile (or is negative), other
-/// errors from `epoll_ctl`.
+/// cancelled, `EBADF` when the fd is closed meanwhile, on any thread, through
+/// [`start_close`](crate::start_close) (or is negative), other errors from
+/// `epoll_ctl`.
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     if fd < 0 {
         return Err(io::Error::from_raw_os_error(libc::EBADF));
@@ -235,11 +236,9 @@ pub fn clear_fd_ready(fd: RawFd, interest: Interest) {
 /// Call it on whichever thread closes the fd, also outside any scheduler:
 /// other schedulers that registered the fd then notice at their next wait
 /// on that number that their registration is stale, and register afresh.
+/// Coroutines of *other* schedulers already parked on the fd stay parked;
+/// [`start_close`](crate::start_close) wakes them too.
 pub fn deregister_fd(fd: RawFd) {
-    crate::epoch::bump(fd);
-    Scheduler::with(|s| {
-        if let Some(s) = s {
-            s.deregister_fd(fd);
-        }
-    });
+    // Dropping the token is the documented "do not wake other threads".
+    drop(crate::closing::start_close(fd));
 }

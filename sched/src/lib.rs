@@ -20,9 +20,10 @@
 //! ```
 //!
 //! This crate owns scheduling: which coroutine runs, when it parks, and what
-//! wakes it. It knows fds only as numbers to wait on ([`wait_fd`]); sockets
-//! and the libc hooks live in `corio-net`. It must not block the thread
-//! except in `epoll_wait`.
+//! wakes it. It knows fds only as numbers to wait on ([`wait_fd`]) and to
+//! be told about closes of ([`start_close`]); sockets and the libc hooks
+//! live in `corio-net`. It must not block the thread except in
+//! `epoll_wait`.
 //!
 //! # Scheduling
 //! One scheduler per thread ([`run`]); coroutines never migrate, so
@@ -52,6 +53,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod blocking;
+mod closing;
 mod diag;
 mod epoch;
 mod io;
@@ -68,6 +70,7 @@ mod time;
 mod timer;
 
 pub use blocking::unblock;
+pub use closing::{ClosingFd, start_close};
 pub use diag::{Stats, dump, stats};
 pub use io::{Interest, clear_fd_ready, deregister_fd, fd_ready, wait_fd, wait_fds};
 pub use runtime::{Handle, RemoteJoinHandle, Runtime, RuntimeBuilder};

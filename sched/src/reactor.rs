@@ -8,12 +8,16 @@
 //! carried in the epoll token, so an event for an older registration of a
 //! reused fd number is ignored. A close on another thread cannot reach this
 //! table; the fd's close epoch ([`crate::epoch`]) tells a wait that the
-//! registration went stale, and the fd is registered afresh.
+//! registration went stale, and the fd is registered afresh, and the
+//! closing thread's message ([`crate::closing`]) makes the scheduler check
+//! the registration with the kernel ([`Reactor::registration_gone`]) and
+//! wake the waiters.
 
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
+use crate::closing::Registration;
 use crate::epoch;
 use crate::sys::{EV_ERROR, EV_READ, EV_WRITE, Epoll};
 use crate::task::{State, Task};
@@ -59,6 +63,10 @@ pub(crate) struct Reactor {
     pub(crate) epoll: Epoll,
     /// Indexed by fd number; grows on demand.
     fds: Vec<FdEntry>,
+    /// This scheduler's id in the fd owner words ([`crate::closing`]),
+    /// taken at its first fd registration and kept until the reactor is
+    /// dropped; `None` while it never registered an fd.
+    owner: Option<Registration>,
 }
 
 /// Outcome of preparing a wait.
@@ -78,11 +86,14 @@ impl Reactor {
         Ok(Reactor {
             epoll: Epoll::new()?,
             fds: Vec::new(),
+            owner: None,
         })
     }
 
     /// Registers `fd` if needed and adds `waiter` to its read and/or write
-    /// list.
+    /// list. Call on the thread of the scheduler that owns this reactor,
+    /// while it runs (its inbox is entered in the owner registry at the
+    /// first registration).
     pub(crate) fn prepare(
         &mut self,
         fd: RawFd,
@@ -94,23 +105,10 @@ impl Reactor {
         if idx >= self.fds.len() {
             self.fds.resize_with(idx + 1, FdEntry::default);
         }
-        let entry = &mut self.fds[idx];
-        if !entry.registered {
-            entry.epoch = epoch::observe(fd);
-            let token = u64::from(entry.generation) << 32 | idx as u64;
-            match self.epoll.add(fd, token) {
-                Ok(()) => {
-                    entry.registered = true;
-                    // The caller just saw EAGAIN; the kernel reports the
-                    // current state of the fd right after EPOLL_CTL_ADD.
-                    entry.ready = 0;
-                }
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    return Ok(Prepared::AlwaysReady);
-                }
-                Err(e) => return Err(e),
-            }
+        if !self.fds[idx].registered && !self.register(fd, idx)? {
+            return Ok(Prepared::AlwaysReady);
         }
+        let entry = &mut self.fds[idx];
         if read {
             entry.readers.retain(is_live);
             entry.readers.push(waiter.clone());
@@ -120,6 +118,29 @@ impl Reactor {
             entry.writers.push(waiter);
         }
         Ok(Prepared::Wait)
+    }
+
+    /// Adds `fd` (at `idx`, not registered) to epoll; `false` if epoll
+    /// cannot watch it. Once per fd: kept off [`Reactor::prepare`]'s path.
+    #[cold]
+    #[inline(never)]
+    fn register(&mut self, fd: RawFd, idx: usize) -> io::Result<bool> {
+        // Claimed before the epoll add: see `crate::epoch` on ordering.
+        let me = self.owner.get_or_insert_with(Registration::of_current).id();
+        let entry = &mut self.fds[idx];
+        entry.epoch = epoch::observe(fd, me);
+        let token = u64::from(entry.generation) << 32 | idx as u64;
+        match self.epoll.add(fd, token) {
+            Ok(()) => {
+                entry.registered = true;
+                // The caller just saw EAGAIN; the kernel reports the
+                // current state of the fd right after EPOLL_CTL_ADD.
+                entry.ready = 0;
+                Ok(true)
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Collects the waiters to wake for one epoll event.
@@ -176,6 +197,34 @@ impl Reactor {
             return false;
         };
         entry.registered && entry.epoch != epoch::current(fd)
+    }
+
+    /// Whether `fd` is registered here but that registration died: the
+    /// fd was closed since, on any thread (its epoch moved on, or the
+    /// kernel no longer knows the registration: `EPOLL_CTL_MOD` fails with
+    /// ENOENT when the number names a new file, EBADF when it names none).
+    /// A live registration is re-armed, which at worst reports a spurious
+    /// event. Costs a syscall: only for a close on another thread.
+    pub(crate) fn registration_gone(&self, fd: RawFd) -> bool {
+        let Some(idx) = usize::try_from(fd).ok() else {
+            return false;
+        };
+        let Some(entry) = self.fds.get(idx) else {
+            return false;
+        };
+        if !entry.registered {
+            return false;
+        }
+        if entry.epoch != epoch::current(fd) {
+            return true;
+        }
+        let token = u64::from(entry.generation) << 32 | idx as u64;
+        self.epoll.rearm(fd, token).is_err()
+    }
+
+    /// This scheduler's owner id, if it ever registered an fd.
+    pub(crate) fn owner_id(&self) -> Option<u32> {
+        self.owner.as_ref().map(Registration::id)
     }
 
     /// Clears readiness bits of `fd` (an operation found it not ready); the

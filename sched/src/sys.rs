@@ -2,8 +2,9 @@
 //! wrappers.
 //!
 //! Interface the rest of the crate relies on:
-//! - [`Epoll`]: `new`, `add` (edge-triggered read+write+rdhup), `delete`,
-//!   `wait` into a reusable event buffer.
+//! - [`Epoll`]: `new`, `add` (edge-triggered read+write+rdhup), `rearm`
+//!   (the same, for an fd already added), `delete`, `wait` into a reusable
+//!   event buffer.
 //! - [`EventFd`]: a non-blocking eventfd used to wake a sleeping scheduler
 //!   from another thread.
 //! - [`poll_fd`], [`poll_fds`]: blocking poll(2) of one or several fds, for
@@ -44,25 +45,29 @@ impl Epoll {
     /// Registers `fd` edge-triggered for read, write and peer hang-up, with
     /// `token` as the event data.
     pub(crate) fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        match self.ctl(libc::EPOLL_CTL_ADD, fd, token) {
+            // Registered under an older token (the fd number was reused
+            // while a duplicate kept the old file open): re-arm it.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => self.rearm(fd, token),
+            other => other,
+        }
+    }
+
+    /// Re-arms the registration of the file `fd` names now with the same
+    /// interest as [`Epoll::add`] and a new `token`. ENOENT when this epoll
+    /// has no registration of that file (the number was closed and now
+    /// names another file), EBADF when the number names no file.
+    pub(crate) fn rearm(&self, fd: RawFd, token: u64) -> io::Result<()> {
+        self.ctl(libc::EPOLL_CTL_MOD, fd, token)
+    }
+
+    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
         let mut ev = libc::epoll_event {
             events: (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: `ev` is a valid event struct for the duration of the call.
-        let res =
-            cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_ADD, fd, &mut ev) });
-        match res {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                // Registered under an older token (the fd number was reused
-                // while a duplicate kept the old file open): re-arm it.
-                // SAFETY: as above.
-                cvt(unsafe {
-                    libc::epoll_ctl(self.fd.as_raw_fd(), libc::EPOLL_CTL_MOD, fd, &mut ev)
-                })
-                .map(drop)
-            }
-            other => other.map(drop),
-        }
+        cvt(unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) }).map(drop)
     }
 
     /// Removes `fd`; errors (already closed, never added) are ignored.

@@ -303,6 +303,32 @@ fn deregister_fd_wakes_its_waiters_with_ebadf() {
     });
 }
 
+/// A close on another thread, told to corio with `start_close` and
+/// `closed`, wakes the waiter: its scheduler gets no epoll event for a
+/// closed fd, so the closing thread sends it a message.
+#[test]
+fn start_close_on_another_thread_wakes_the_waiters_with_ebadf() {
+    corio_sched::run(|| {
+        let (a, _b) = socketpair();
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(a);
+        let waiter = spawn(move || wait_fd(fd, Interest::READABLE, None));
+        sleep(Duration::from_millis(20));
+        assert_eq!(corio_sched::stats().waiting_io, 1);
+        std::thread::spawn(move || {
+            let closing = corio_sched::start_close(fd);
+            // SAFETY: `fd` came from `into_raw_fd` and is closed once.
+            assert_eq!(unsafe { libc::close(fd) }, 0);
+            closing.closed();
+        })
+        .join()
+        .unwrap();
+        let r = corio_sched::with_timeout(Duration::from_secs(2), || waiter.join());
+        let err = r.expect("woken within 2 s").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+        assert_eq!(corio_sched::stats().waiting_io, 0);
+    });
+}
+
 #[test]
 fn fd_is_usable_again_after_deregister() {
     corio_sched::run(|| {

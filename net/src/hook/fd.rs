@@ -10,7 +10,7 @@
 use libc::{c_int, c_ulong, c_void, socklen_t};
 
 use crate::fdtable::{self, RCVTIMEO, SNDTIMEO, SOCKET, SYS_NONBLOCK, TRACKED, USER_NONBLOCK};
-use crate::readiness::before_close;
+use crate::readiness::close_with;
 use crate::sys::real;
 
 /// `SO_RCVTIMEO_NEW` / `SO_SNDTIMEO_NEW` (64-bit time on every ABI).
@@ -101,15 +101,16 @@ pub unsafe extern "C" fn pipe2(fds: *mut c_int, flags: c_int) -> c_int {
 }
 
 /// Hook of `close(2)`: coroutines of this thread waiting on `fd` wake with
-/// EBADF, and corio forgets the fd, before the real close frees the number.
+/// EBADF, and corio forgets the fd, before the real close frees the number;
+/// after it, coroutines of other scheduler threads waiting on `fd` are
+/// told, and wake with EBADF too.
 ///
 /// # Safety
 /// The contract of `close(2)`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn close(fd: c_int) -> c_int {
-    before_close(fd);
     // SAFETY: the caller's contract.
-    unsafe { real::close(fd) }
+    close_with(fd, || unsafe { real::close(fd) })
 }
 
 /// Hook of `dup(2)`: the copy shares the original's entry.
@@ -127,20 +128,22 @@ pub unsafe extern "C" fn dup(fd: c_int) -> c_int {
 }
 
 /// The shared body of `dup2`/`dup3`: `new` is closed implicitly, so it is
-/// forgotten first (and restored if the call fails).
+/// forgotten first, then given `old`'s entry (or its own back if the call
+/// fails) before the close ends.
 fn dup_onto(old: c_int, new: c_int, call: impl FnOnce() -> c_int) -> c_int {
     if old == new || new < 0 {
         return call();
     }
     let before = fdtable::get(new);
-    before_close(new);
-    let r = call();
-    if r >= 0 {
-        fdtable::copy(old, new);
-    } else if before & TRACKED != 0 {
-        fdtable::track(new, before);
-    }
-    r
+    close_with(new, || {
+        let r = call();
+        if r >= 0 {
+            fdtable::copy(old, new);
+        } else if before & TRACKED != 0 {
+            fdtable::track(new, before);
+        }
+        r
+    })
 }
 
 /// Hook of `dup2(2)`.

@@ -11,14 +11,16 @@ use std::io as stdio;
 use libc::{c_int, c_void, iovec, msghdr, size_t, sockaddr, socklen_t, ssize_t};
 
 use super::{finish_int, finish_size};
-use crate::fdtable::{self, TRACKED};
+use crate::fdtable;
 use crate::readiness::{Dir, Op};
 use crate::sys::{self, cvt, cvt_size, real};
 
-/// Whether corio tracks `fd` at all (the fast-path check of every hook).
+/// Whether corio tracks `fd` at all (the fast-path check of every hook),
+/// or another thread is closing it (the hook's `Op` then waits for the
+/// close to end, and treats the fd as what it is after it).
 #[inline]
 fn tracked(fd: c_int) -> bool {
-    fdtable::get(fd) & TRACKED != 0
+    fdtable::tracked_or_closing(fd)
 }
 
 /// Runs a send-like operation to completion for blocking callers:
