@@ -55,4 +55,13 @@ fn main() {
         corio.summary(),
         may.summary(),
     );
+    println!();
+    println!(
+        "Medians of {REPEATS} timed runs (min–max in brackets) of {SPAWNS} spawn + join pairs \
+         each, after one warm-up run. corio: a 2-thread `Runtime`, spawned onto its worker; \
+         may: 1 worker. The spread is wide: when both threads stay hot (corio's idle worker and \
+         the joining thread spin briefly for each other) a pair takes ~1 µs; when either \
+         sleeps, each crossing pays a wakeup of tens of µs."
+    );
+    println!("Machine: {}.", corio_bench::machine());
 }

@@ -18,10 +18,11 @@ use crate::run::{BUF, IDLE_BUF, output_within};
 use crate::{DISTURBED, TRIES};
 
 /// The micro-benchmark binaries and the headings of their sections.
-pub(crate) const MICROS: [(&str, &str); 3] = [
+pub(crate) const MICROS: [(&str, &str); 4] = [
     ("coro_micro", "## Coroutine core (issue 2)"),
     ("sched_micro", "## Scheduler (issue 3)"),
     ("sync_micro", "## Sync primitives (issue 4)"),
+    ("handle_micro", "## Sync primitives (issue 4)"),
 ];
 
 /// The blocks of BENCHMARKS.md this program owns: the header on top and
@@ -140,7 +141,7 @@ The suite itself builds nothing.
 
 How this file is kept: the suite owns the blocks between `<!-- suite:… -->` markers (this
 header and the echo section) and rewrites them on every run. It also runs the micro-benchmark
-binaries of issues 2–4 (`coro_micro`, `sched_micro`, `sync_micro`) that are built and puts
+binaries of issues 2–4 (`coro_micro`, `sched_micro`, `sync_micro`, `handle_micro`) that are built and puts
 their output between `<!-- bench:NAME:begin -->` / `<!-- bench:NAME:end -->` markers in their
 sections (adding the section if it is absent; a section written without markers is left as it
 is). Every other line — findings, profiles, notes — is kept byte for byte."
