@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::remote::{Msg, Remote};
+use crate::remote::{Msg, Remote, spin_until};
 use crate::scheduler::{ParkError, SPIN, SPIN_RECENT, Scheduler};
 use crate::task::{WaitKind, Wake};
 
@@ -181,18 +181,7 @@ fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) 
             Some(d) => SPIN.min(d.saturating_duration_since(Instant::now())),
             None => SPIN,
         };
-        let start = Instant::now();
-        'spin: loop {
-            for _ in 0..64 {
-                if parker.notified.load(Ordering::Acquire) {
-                    break 'spin;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= limit {
-                break;
-            }
-        }
+        spin_until(limit, || parker.notified.load(Ordering::Acquire));
     }
     loop {
         if parker.notified.load(Ordering::Acquire) {

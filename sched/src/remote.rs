@@ -29,6 +29,23 @@ pub(crate) enum Msg {
     Run(Box<dyn FnOnce() + Send>),
 }
 
+/// Busy-waits until `done()` or `limit` passes (the clock is read every 64
+/// checks); returns whether `done()` held.
+pub(crate) fn spin_until(limit: Duration, done: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        for _ in 0..64 {
+            if done() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+    }
+}
+
 pub(crate) struct Remote {
     /// Messages not yet taken by the scheduler.
     inbox: Mutex<Vec<Msg>>,
@@ -79,19 +96,8 @@ impl Remote {
     /// the eventfd write, so the caller must [`take`](Self::take) the
     /// messages rather than wait for the eventfd.
     pub(crate) fn spin_until_message(&self, limit: Duration) -> bool {
-        let start = Instant::now();
         self.spinning.store(true, Ordering::SeqCst);
-        'spin: loop {
-            for _ in 0..64 {
-                if self.notified.load(Ordering::Relaxed) {
-                    break 'spin;
-                }
-                std::hint::spin_loop();
-            }
-            if start.elapsed() >= limit {
-                break;
-            }
-        }
+        spin_until(limit, || self.notified.load(Ordering::Relaxed));
         self.spinning.store(false, Ordering::SeqCst);
         self.notified.load(Ordering::SeqCst)
     }
