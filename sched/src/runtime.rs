@@ -259,13 +259,21 @@ impl Handle {
             task: None,
             cancel: false,
         }));
-        let job_shared = shared.clone();
+        // Until the coroutine's body runs, a guard owns the result: if the
+        // message is dropped unrun (the scheduler shut down after taking
+        // it) or the coroutine is dropped before it ever ran, the join gets
+        // an error instead of waiting forever.
+        let job = Unfinished(Some(shared.clone()));
         let start = move || {
-            let body_shared = job_shared.clone();
+            let body_job = Unfinished(job.0.clone());
             let body = move || {
                 let result = panic::catch_unwind(AssertUnwindSafe(f));
                 let result = match result {
-                    Err(_) if Scheduler::with(|s| s.is_some_and(|s| s.is_shutting_down())) => {
+                    Err(_)
+                        if Scheduler::with(|s| {
+                            s.is_some_and(|s| s.is_shutting_down() && !s.is_draining())
+                        }) =>
+                    {
                         // A forced unwind at scheduler shutdown.
                         Err(Box::new(io::Error::new(
                             io::ErrorKind::Interrupted,
@@ -274,19 +282,20 @@ impl Handle {
                     }
                     other => other,
                 };
-                Shared::complete(&body_shared, result);
+                body_job.finish(result);
             };
             Scheduler::with(|s| {
                 let s = s.expect("spawn message runs on a scheduler thread");
                 match spawn_in(s, None, s.stack_size, body) {
                     Ok(handle) => {
-                        let mut sh = job_shared.lock().unwrap_or_else(|e| e.into_inner());
+                        let shared = job.disarm();
+                        let mut sh = shared.lock().unwrap_or_else(|e| e.into_inner());
                         sh.task = Some((handle.task.key.get(), handle.task.id));
                         if sh.cancel {
                             s.cancel(&handle.task);
                         }
                     }
-                    Err(e) => Shared::complete(&job_shared, Err(Box::new(e))),
+                    Err(e) => job.finish(Err(Box::new(e))),
                 }
             });
         };
@@ -336,6 +345,38 @@ struct Shared<T> {
     task: Option<(usize, u64)>,
     /// Cancel requested before the task started.
     cancel: bool,
+}
+
+/// Completes a remote spawn's result with an error when dropped armed:
+/// the start message or the coroutine was dropped before the body ran.
+struct Unfinished<T>(Option<Arc<Mutex<Shared<T>>>>);
+
+impl<T> Unfinished<T> {
+    /// Completes with `result`.
+    fn finish(mut self, result: std::thread::Result<T>) {
+        if let Some(shared) = self.0.take() {
+            Shared::complete(&shared, result);
+        }
+    }
+
+    /// Hands the shared state over without completing it.
+    fn disarm(mut self) -> Arc<Mutex<Shared<T>>> {
+        self.0.take().expect("an armed guard")
+    }
+}
+
+impl<T> Drop for Unfinished<T> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0.take() {
+            Shared::complete(
+                &shared,
+                Err(Box::new(io::Error::new(
+                    io::ErrorKind::Interrupted,
+                    "coroutine cancelled: its scheduler shut down before it ran",
+                ))),
+            );
+        }
+    }
 }
 
 impl<T> Shared<T> {

@@ -560,9 +560,20 @@ impl Scheduler {
         }
         // A message found by spinning may come without an eventfd write:
         // take it whether or not epoll reports the eventfd.
-        let spun = timeout != 0 && self.spin_for_message(timeout);
+        let spin = if timeout != 0 {
+            self.spin_for_message(timeout)
+        } else {
+            None
+        };
+        let spun = spin == Some(true);
         if spun {
             timeout = 0;
+        } else if spin.is_some() && timeout > 0 {
+            // The spin used part of the wait: a timer must not fire late.
+            let deadline = self.timers.borrow().next_deadline();
+            if let Some(d) = deadline {
+                timeout = timeout.min(ms_until_ceil(d, Instant::now()));
+            }
         }
         let mut events = self.events.borrow_mut();
         if let Err(e) = self.reactor.borrow().epoll.wait(&mut events, timeout) {
@@ -610,14 +621,13 @@ impl Scheduler {
 
     /// Before an idle scheduler sleeps for up to `timeout_ms` (-1: no
     /// limit): if cross-thread messages arrived recently, spins for up to
-    /// [`SPIN`] until one is pending. Returns whether one is.
-    fn spin_for_message(&self, timeout_ms: i32) -> bool {
-        let Some(last) = self.last_remote.get() else {
-            return false;
-        };
+    /// [`SPIN`] until one is pending. Returns whether one is, or `None` if
+    /// it did not spin.
+    fn spin_for_message(&self, timeout_ms: i32) -> Option<bool> {
+        let last = self.last_remote.get()?;
         let start = Instant::now();
         if start.saturating_duration_since(last) > SPIN_RECENT {
-            return false;
+            return None;
         }
         let limit = match u64::try_from(timeout_ms) {
             Ok(ms) => SPIN.min(Duration::from_millis(ms)),
@@ -627,7 +637,7 @@ impl Scheduler {
         let c = &self.counters;
         c.idle_spins.set(c.idle_spins.get() + 1);
         c.spin_wakeups.set(c.spin_wakeups.get() + u64::from(found));
-        found
+        Some(found)
     }
 
     fn handle_messages(&self, drain: bool) {
@@ -706,12 +716,20 @@ impl Scheduler {
     /// close). Others are left to `teardown`, which leaks those still under
     /// such a frame and unwinds the rest.
     fn drain_stuck(&self) {
+        if std::thread::panicking() {
+            // Teardown on the way out of a panic (a deadlock report, a
+            // panicking main): running user code now would poison its
+            // locks; leave such coroutines to be leaked.
+            return;
+        }
         let stuck: Vec<Rc<Task>> = self
             .tasks
             .borrow()
             .iter()
             .map(|(_, t)| t)
-            .filter(|t| t.no_unwind.get() > 0 && t.state.get() == State::Parked)
+            .filter(|t| {
+                t.no_unwind.get() > 0 && matches!(t.state.get(), State::Parked | State::Ready)
+            })
             .cloned()
             .collect();
         if stuck.is_empty() {
@@ -719,9 +737,13 @@ impl Scheduler {
         }
         let ids: std::collections::HashSet<u64> = stuck.iter().map(|t| t.id).collect();
         self.draining.set(true);
-        self.runq.borrow_mut().clear();
+        // Ready ones (woken, or yielding inside a hooked call) keep their
+        // place in the queue; everything else queued is left to be unwound.
+        self.runq.borrow_mut().retain(|r| ids.contains(&r.task.id));
         for task in &stuck {
-            self.wake(task, task.seq.get(), Wake::Shutdown);
+            if task.state.get() == State::Parked {
+                self.wake(task, task.seq.get(), Wake::Shutdown);
+            }
         }
         drop(stuck);
         for _ in 0..DRAIN_ROUNDS {
@@ -743,6 +765,12 @@ impl Scheduler {
         }
         self.runq.borrow_mut().clear();
         self.draining.set(false);
+    }
+
+    /// Whether shutdown is running coroutines that cannot be unwound (their
+    /// panics are real panics, not forced unwinds).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.get()
     }
 
     /// Whether leftover coroutines are being unwound.

@@ -130,6 +130,66 @@ fn worker_coroutines_are_unwound_at_shutdown() {
     );
 }
 
+/// A coroutine spawned through a `Handle` whose scheduler shut down before
+/// it ever ran: its join gets an error instead of waiting forever.
+#[test]
+fn a_remote_spawn_that_never_ran_joins_with_an_error() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = Runtime::builder().threads(2).build().unwrap();
+        let worker = rt.handles().remove(0);
+        let stop_sent = Arc::new(AtomicBool::new(false));
+        let seen = stop_sent.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let late = rt.block_on(move || {
+            // On the worker: more always-ready coroutines than the loop
+            // runs between two polls of its inbox; then the spawning
+            // coroutine holds the thread until the shutdown message is
+            // surely queued as well.
+            let _setup = worker.spawn(move || {
+                for _ in 0..2 * corio_sched_budget() {
+                    spawn(|| {
+                        loop {
+                            corio_sched::yield_now();
+                        }
+                    });
+                }
+                ready_tx.send(()).unwrap();
+                while !seen.load(Ordering::SeqCst) {
+                    std::hint::spin_loop();
+                }
+                let until = Instant::now() + Duration::from_millis(50);
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+            });
+            ready_rx.recv().unwrap();
+            // Taken in the same poll of the inbox as the stop, queued
+            // behind all of them: spawned, never resumed, dropped at
+            // shutdown.
+            let late = worker.spawn(|| 42);
+            stop_sent.store(true, Ordering::SeqCst);
+            late
+        });
+        let _ = tx.send(late.join());
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the join of a never-run coroutine hangs");
+    let err = result.expect_err("the coroutine cannot have run");
+    let err = err
+        .downcast::<std::io::Error>()
+        .expect("an io::Error payload");
+    assert_eq!(err.kind(), std::io::ErrorKind::Interrupted);
+    assert!(err.to_string().contains("before it ran"), "{err}");
+}
+
+/// Ready tasks the scheduler resumes between two polls of its inbox
+/// (`BUDGET` in sched/src/scheduler.rs).
+fn corio_sched_budget() -> usize {
+    256
+}
+
 #[test]
 fn zero_threads_is_invalid_input() {
     let err = Runtime::builder().threads(0).build().unwrap_err();
