@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corio::net::{TcpListener, TcpStream, UnixStream};
-use net_util::watchdog;
+use net_util::{linger_zero, watchdog};
 
 /// Tests that depend on which fd numbers the kernel hands out run one at a
 /// time.
@@ -34,25 +34,6 @@ fn tcp_pair() -> (TcpStream, TcpStream) {
     let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let (server, _) = listener.accept().unwrap();
     (client, server)
-}
-
-/// SO_LINGER with a zero timeout: closing the socket sends RST.
-fn linger_zero(s: &impl AsRawFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a valid linger struct of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
 }
 
 /// `len` pseudo-random bytes from `seed` (xorshift).

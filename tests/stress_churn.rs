@@ -20,7 +20,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corio::net::{TcpListener, TcpStream};
-use net_util::{open_fds, rss_kib, watchdog};
+use net_util::{linger_zero, open_fds, rss_kib, watchdog};
 
 /// Client coroutines.
 const CLIENTS: usize = 8;
@@ -48,25 +48,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-/// SO_LINGER with a zero timeout: closing the socket sends RST.
-fn linger_zero(s: &impl AsRawFd) {
-    let l = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: `l` is a valid linger struct of the size passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", io::Error::last_os_error());
 }
 
 /// How a client ends its connection.

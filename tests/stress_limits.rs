@@ -17,20 +17,12 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use corio::net::TcpListener;
-use net_util::watchdog;
+use net_util::{exchange, watchdog};
 
 /// Fds the EMFILE child has to spare for connections.
 const SLOTS: u64 = 6;
 /// Connections the parent opens: more than the child can accept.
 const CONNS: usize = 10;
-
-fn exchange(s: &mut StdStream, msg: &[u8]) -> io::Result<()> {
-    s.write_all(msg)?;
-    let mut back = vec![0; msg.len()];
-    s.read_exact(&mut back)?;
-    assert_eq!(back, msg);
-    Ok(())
-}
 
 #[test]
 fn accept_at_the_open_file_limit_backs_off_and_recovers() {

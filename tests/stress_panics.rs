@@ -11,14 +11,14 @@ mod net_util;
 
 use std::cell::Cell;
 use std::hint::black_box;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::rc::Rc;
 use std::time::Duration;
 
 use corio::net::{TcpListener, TcpStream};
-use net_util::watchdog;
+use net_util::{exchange, watchdog};
 
 const WORKERS: usize = 1000;
 
@@ -45,14 +45,6 @@ fn echo_server() -> (SocketAddr, Rc<Cell<usize>>, corio::JoinHandle<()>) {
         }
     });
     (addr, live, acceptor)
-}
-
-fn exchange(s: &mut TcpStream, msg: &[u8]) -> io::Result<()> {
-    s.write_all(msg)?;
-    let mut back = vec![0; msg.len()];
-    s.read_exact(&mut back)?;
-    assert_eq!(back, msg);
-    Ok(())
 }
 
 #[test]

@@ -165,3 +165,31 @@ pub fn no_core_dumps() {
     // SAFETY: setrlimit with a fully initialised struct.
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) }, 0);
 }
+
+/// SO_LINGER with a zero timeout: closing the socket sends RST.
+pub fn linger_zero(s: &impl std::os::fd::AsRawFd) {
+    let l = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: `l` is a valid linger struct of the size passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
+}
+
+/// Writes `msg` and reads back exactly as many bytes, which must equal it.
+pub fn exchange(s: &mut (impl Read + Write), msg: &[u8]) -> std::io::Result<()> {
+    s.write_all(msg)?;
+    let mut back = vec![0; msg.len()];
+    s.read_exact(&mut back)?;
+    assert_eq!(back, msg);
+    Ok(())
+}
