@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crate::remote::{Msg, Remote, spin_until};
-use crate::scheduler::{ParkError, SPIN, SPIN_RECENT, Scheduler};
+use crate::remote::{Msg, Remote, spin_limit, spin_until};
+use crate::scheduler::{ParkError, Scheduler};
 use crate::task::{WaitKind, Wake};
 
 /// Wakes one parked coroutine or thread. Waking a waker whose park already
@@ -173,14 +173,8 @@ fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) 
     // Like an idle scheduler: a thread that was woken recently is likely
     // talking to another thread that answers fast, so spin a little before
     // paying for a sleep and a wakeup.
-    let recent = LAST_WOKEN
-        .with(Cell::get)
-        .is_some_and(|at| at.elapsed() <= SPIN_RECENT);
-    if recent {
-        let limit = match deadline {
-            Some(d) => SPIN.min(d.saturating_duration_since(Instant::now())),
-            None => SPIN,
-        };
+    let wait = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+    if let Some(limit) = spin_limit(LAST_WOKEN.with(Cell::get), wait) {
         spin_until(limit, || parker.notified.load(Ordering::Acquire));
     }
     loop {

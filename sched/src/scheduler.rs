@@ -23,7 +23,7 @@ use corio_coro::CoroutineResult;
 use slab::Slab;
 
 use crate::reactor::{Reactor, Waiter};
-use crate::remote::{Msg, Remote};
+use crate::remote::{Msg, Remote, spin_limit};
 use crate::task::{State, Task, WaitKind, Wake};
 use crate::timer::Timers;
 
@@ -96,21 +96,6 @@ pub(crate) const BUDGET: usize = 256;
 /// before it checks the process's thread count and reports the deadlock.
 const DEADLOCK_GRACE_MS: i32 = 100;
 
-/// How long an idle scheduler spins for a cross-thread message before it
-/// sleeps in `epoll_wait`, when such messages are arriving (see
-/// [`SPIN_RECENT`]). Waking a thread that sleeps costs tens of microseconds
-/// on an idle CPU (measured ~17 µs per direction on the 2-vCPU dev box),
-/// so a ping-pong with another thread that answers within this window never
-/// pays it. Go's idle workers spin the same way before parking. A plain
-/// thread parked in a corio primitive spins the same way (`park_thread`).
-pub(crate) const SPIN: Duration = Duration::from_micros(50);
-
-/// An idle scheduler spins only if a cross-thread message arrived this
-/// recently: a thread that talks to no other thread (an echo server's
-/// worker) never spins, and one that stopped hearing from others stops
-/// spinning after this long.
-pub(crate) const SPIN_RECENT: Duration = Duration::from_millis(1);
-
 /// At shutdown, how many times a coroutine parked under frames that cannot
 /// unwind is resumed (each of its blocking calls failing) to let it finish
 /// before it is leaked; bounds a coroutine that retries failed calls.
@@ -171,7 +156,7 @@ pub(crate) struct Scheduler {
     deadlock_suspect: Cell<bool>,
     /// Set by a stop message: the loop of a worker thread ends.
     stop: Cell<bool>,
-    /// When the last cross-thread message was taken (see [`SPIN_RECENT`]).
+    /// When the last cross-thread message was taken (see [`spin_limit`]).
     last_remote: Cell<Option<Instant>>,
     counters: Counters,
 }
@@ -620,19 +605,11 @@ impl Scheduler {
     }
 
     /// Before an idle scheduler sleeps for up to `timeout_ms` (-1: no
-    /// limit): if cross-thread messages arrived recently, spins for up to
-    /// [`SPIN`] until one is pending. Returns whether one is, or `None` if
-    /// it did not spin.
+    /// limit): spins for a cross-thread message as [`spin_limit`] allows.
+    /// Returns whether one is pending, or `None` if it did not spin.
     fn spin_for_message(&self, timeout_ms: i32) -> Option<bool> {
-        let last = self.last_remote.get()?;
-        let start = Instant::now();
-        if start.saturating_duration_since(last) > SPIN_RECENT {
-            return None;
-        }
-        let limit = match u64::try_from(timeout_ms) {
-            Ok(ms) => SPIN.min(Duration::from_millis(ms)),
-            Err(_) => SPIN,
-        };
+        let wait = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
+        let limit = spin_limit(self.last_remote.get(), wait)?;
         let found = self.remote.spin_until_message(limit);
         let c = &self.counters;
         c.idle_spins.set(c.idle_spins.get() + 1);
