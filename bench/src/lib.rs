@@ -146,6 +146,16 @@ pub fn fmt_ratio(r: f64) -> String {
     }
 }
 
+/// "N.NNx faster" for a speed-up `r` (baseline time over ours) of at least
+/// 1, else "N.NNx slower" with the inverse.
+pub fn fmt_speedup(r: f64) -> String {
+    if r >= 1.0 {
+        format!("{} faster", fmt_ratio(r))
+    } else {
+        format!("{} slower", fmt_ratio(1.0 / r))
+    }
+}
+
 /// Renders a markdown table.
 ///
 /// # Panics
@@ -198,6 +208,8 @@ mod tests {
         assert_eq!(fmt_ns(2_100_000.0), "2.10 ms");
         assert_eq!(fmt_ratio(1.1749), "1.17x");
         assert_eq!(fmt_ratio(153.4), "153x");
+        assert_eq!(fmt_speedup(4.0), "4.00x faster");
+        assert_eq!(fmt_speedup(0.5), "2.00x slower");
         let s = Sample::from_runs(vec![5000.0, 5300.0, 6100.0]);
         assert_eq!(s.summary(), "5.30 µs (5.00–6.10 µs)");
     }

@@ -7,7 +7,7 @@
 //! Run: `cargo run --release -p corio-bench --bin handle_micro`
 //! (prints a markdown table for BENCHMARKS.md).
 
-use corio_bench::{Bench, fmt_ratio, run};
+use corio_bench::{Bench, fmt_speedup, run};
 
 const REPEATS: usize = 9;
 const SPAWNS: u64 = 20_000;
@@ -44,16 +44,11 @@ fn main() {
     let (corio, may) = (&samples[0], &samples[1]);
     println!("| benchmark | corio | may 0.3 (1 worker) | ratio |");
     println!("| --- | --- | --- | --- |");
-    let ratio = may.median / corio.median;
-    let verdict = if ratio >= 1.0 {
-        format!("corio is {} faster", fmt_ratio(ratio))
-    } else {
-        format!("corio is {} slower", fmt_ratio(1.0 / ratio))
-    };
     println!(
-        "| cross-thread spawn + join from a plain thread | {} | {} | {verdict} |",
+        "| cross-thread spawn + join from a plain thread | {} | {} | corio is {} |",
         corio.summary(),
         may.summary(),
+        fmt_speedup(may.median / corio.median),
     );
     println!();
     println!(

@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use corio_bench::{Bench, Sample, fmt_ratio, machine, markdown_table, run};
+use corio_bench::{Bench, Sample, fmt_speedup, machine, markdown_table, run};
 
 /// Set when may ran its two ping-pong coroutines on the same worker thread
 /// (it moves a woken coroutine to the waker's worker), so its "cross-thread"
@@ -106,11 +106,7 @@ fn main() {
             corio.summary(),
             may.summary(),
             std.summary(),
-            if ratio >= 1.0 {
-                format!("{} faster", fmt_ratio(ratio))
-            } else {
-                format!("{} slower", fmt_ratio(1.0 / ratio))
-            },
+            fmt_speedup(ratio),
             format!(
                 "≥ {target}x: {}",
                 if ratio >= target { "met" } else { "**missed**" }
