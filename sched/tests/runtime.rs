@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use corio_sched::{Handle, Runtime, spawn, try_sleep, unblock};
 
+mod util;
+
 #[test]
 fn handles_spawn_onto_their_own_threads() {
     let rt = Runtime::builder()
@@ -176,10 +178,8 @@ fn a_remote_spawn_that_never_ran_joins_with_an_error() {
     let result = rx
         .recv_timeout(Duration::from_secs(20))
         .expect("the join of a never-run coroutine hangs");
-    let err = result.expect_err("the coroutine cannot have run");
-    let err = err
-        .downcast::<std::io::Error>()
-        .expect("an io::Error payload");
+    let payload = result.expect_err("the coroutine cannot have run");
+    let err = util::io_error(&*payload);
     assert_eq!(err.kind(), std::io::ErrorKind::Interrupted);
     assert!(err.to_string().contains("before it ran"), "{err}");
 }
