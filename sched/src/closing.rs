@@ -150,11 +150,15 @@ impl ClosingFd {
             s.and_then(|s| s.reactor.try_borrow().ok().and_then(|r| r.owner_id()))
         });
         let me = me.unwrap_or(NO_OWNER);
-        let foreign = |o: u32| o != NO_OWNER && o != me;
-        if foreign(self.owner) || foreign(after) {
+        if foreign(self.owner, me) || foreign(after, me) {
             notify(self.fd, self.owner, after, me);
         }
     }
+}
+
+/// Whether owner word `o` names a scheduler other than `me`.
+fn foreign(o: u32, me: u32) -> bool {
+    o != NO_OWNER && o != me
 }
 
 /// Sends the schedulers named by the owner words `a` and `b` (all of them
@@ -164,20 +168,19 @@ fn notify(fd: RawFd, a: u32, b: u32, me: u32) {
     if REGISTRY_PID.load(Ordering::Acquire) != std::process::id() {
         return; // a forked child: the schedulers live in the parent
     }
-    let wanted = |o: u32| o != NO_OWNER && o != me;
     let targets: Vec<Arc<Remote>> = {
         let registry = lock();
         if a == SHARED || b == SHARED {
             registry
                 .iter()
-                .filter(|&(key, _)| wanted(key as u32 + 1))
+                .filter(|&(key, _)| foreign(key as u32 + 1, me))
                 .map(|(_, r)| r.clone())
                 .collect()
         } else {
             let b = if b == a { NO_OWNER } else { b };
             [a, b]
                 .into_iter()
-                .filter(|&o| wanted(o))
+                .filter(|&o| foreign(o, me))
                 .filter_map(|o| registry.get(o as usize - 1).cloned())
                 .collect()
         }
