@@ -198,6 +198,10 @@ impl Builder {
 ///     _ => unreachable!(),
 /// }
 /// ```
+// `repr(C)`, corosensei's part first: that is what every resume touches,
+// and a scheduler that keeps coroutines in its own records lays them out
+// so that this part shares cache lines with its other hot fields.
+#[repr(C)]
 pub struct Coroutine<I: 'static, Y: 'static, R: 'static> {
     /// The corosensei coroutine; its body catches panics at the root and
     /// returns them as `Err`.
@@ -206,6 +210,14 @@ pub struct Coroutine<I: 'static, Y: 'static, R: 'static> {
     /// `drop` holds `&mut self`, so the coroutine cannot move meanwhile.
     meta: Meta,
 }
+
+/// Bytes at the start of a [`Coroutine`] that `resume` reads and writes
+/// (corosensei's stack pointers and stack bounds; the identity and locals
+/// after them are touched only at creation, exit and in nested resumes).
+/// A scheduler that embeds coroutines in its own records uses it to lay
+/// out and prefetch their hot part.
+#[doc(hidden)]
+pub const RESUME_BYTES: usize = std::mem::offset_of!(Coroutine<(), (), ()>, meta);
 
 impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     /// Creates a coroutine with the default stack size and no name.

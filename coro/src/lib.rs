@@ -53,5 +53,7 @@ mod local;
 pub mod stack;
 mod sys;
 
-pub use coroutine::{Builder, Coroutine, CoroutineResult, Yielder, current_id, current_name};
+pub use coroutine::{
+    Builder, Coroutine, CoroutineResult, RESUME_BYTES, Yielder, current_id, current_name,
+};
 pub use local::LocalKey;

@@ -25,26 +25,92 @@ use crate::task::{State, Task};
 /// A task waiting on an fd, with the park it belongs to.
 pub(crate) type Waiter = (Rc<Task>, u32);
 
+/// One fd's registration and waiters: one cache line (the reactor touches
+/// an fd's entry at every wait and every event, for thousands of fds).
 #[derive(Default)]
+#[repr(align(64))]
 struct FdEntry {
-    /// Whether the fd is in the epoll set under `generation`.
-    registered: bool,
+    /// The first task waiting for readability (nearly always the only one:
+    /// inline, so the common wait allocates and touches nothing more).
+    reader: Option<Waiter>,
+    /// The first task waiting for writability.
+    writer: Option<Waiter>,
+    /// Further waiters (several coroutines accepting on one listener, or
+    /// reading and writing one fd in more than one coroutine each);
+    /// allocated at the first such wait and kept.
+    more: Option<Box<MoreWaiters>>,
     /// Bumped at every deregistration; the high 32 bits of epoll tokens.
     generation: u32,
     /// The fd's close epoch ([`crate::epoch`]) when it was registered; a
     /// different current epoch means another thread closed it since.
     epoch: u32,
+    /// Whether the fd is in the epoll set under `generation`.
+    registered: bool,
     /// Readiness seen since the last "not ready" report: [`READY_READ`] /
     /// [`READY_WRITE`]. Set by events, cleared by the I/O layer when an
     /// operation returns EAGAIN (or a stream read/write comes back short),
     /// so it can skip a syscall that would only say EAGAIN. Meaningful only
     /// while `registered`.
     ready: u8,
-    /// Tasks waiting for readability. Entries whose task already woke for
-    /// another reason (stale seq) are pruned on the next push or event.
+}
+
+const _: () = assert!(std::mem::size_of::<FdEntry>() == 64);
+
+/// Waiters of one fd beyond the inline first reader and writer. Entries
+/// whose task already woke for another reason (stale seq) are pruned on
+/// the next push or event.
+#[derive(Default)]
+struct MoreWaiters {
     readers: Vec<Waiter>,
-    /// Tasks waiting for writability.
     writers: Vec<Waiter>,
+}
+
+impl FdEntry {
+    /// Adds a waiter for reading (`write == false`) or writing. A stale
+    /// inline waiter is replaced; a live one sends the new waiter to the
+    /// overflow lists.
+    fn push(&mut self, write: bool, waiter: Waiter) {
+        let slot = if write {
+            &mut self.writer
+        } else {
+            &mut self.reader
+        };
+        match slot {
+            Some(w) if is_live(w) => {
+                let more = self.more.get_or_insert_with(Box::default);
+                let list = if write {
+                    &mut more.writers
+                } else {
+                    &mut more.readers
+                };
+                list.retain(is_live);
+                list.push(waiter);
+            }
+            _ => *slot = Some(waiter),
+        }
+    }
+
+    /// Moves the live readers (`write == false`) or writers to `out`.
+    fn take(&mut self, write: bool, out: &mut Vec<Waiter>) {
+        let slot = if write {
+            &mut self.writer
+        } else {
+            &mut self.reader
+        };
+        if let Some(w) = slot.take() {
+            if is_live(&w) {
+                out.push(w);
+            }
+        }
+        if let Some(more) = &mut self.more {
+            let list = if write {
+                &mut more.writers
+            } else {
+                &mut more.readers
+            };
+            out.extend(list.drain(..).filter(is_live));
+        }
+    }
 }
 
 /// Readiness bit: an event said readable (or error/hang-up).
@@ -109,13 +175,11 @@ impl Reactor {
             return Ok(Prepared::AlwaysReady);
         }
         let entry = &mut self.fds[idx];
-        if read {
-            entry.readers.retain(is_live);
-            entry.readers.push(waiter.clone());
-        }
-        if write {
-            entry.writers.retain(is_live);
-            entry.writers.push(waiter);
+        if read && write {
+            entry.push(false, waiter.clone());
+            entry.push(true, waiter);
+        } else {
+            entry.push(write, waiter);
         }
         Ok(Prepared::Wait)
     }
@@ -161,11 +225,11 @@ impl Reactor {
         }
         if events & (EV_READ | EV_ERROR) != 0 {
             entry.ready |= READY_READ;
-            out.extend(entry.readers.drain(..).filter(is_live));
+            entry.take(false, out);
         }
         if events & (EV_WRITE | EV_ERROR) != 0 {
             entry.ready |= READY_WRITE;
-            out.extend(entry.writers.drain(..).filter(is_live));
+            entry.take(true, out);
         }
     }
 
@@ -247,15 +311,16 @@ impl Reactor {
             entry.registered = false;
         }
         entry.generation = entry.generation.wrapping_add(1);
-        out.extend(entry.readers.drain(..).filter(is_live));
-        out.extend(entry.writers.drain(..).filter(is_live));
+        entry.take(false, out);
+        entry.take(true, out);
     }
 
     /// Drops every waiter (scheduler teardown).
     pub(crate) fn clear_waiters(&mut self) {
         for entry in &mut self.fds {
-            entry.readers.clear();
-            entry.writers.clear();
+            entry.reader = None;
+            entry.writer = None;
+            entry.more = None;
         }
     }
 }

@@ -495,12 +495,13 @@ impl Scheduler {
                 let next = {
                     let mut runq = self.runq.borrow_mut();
                     let next = runq.pop_front();
-                    // A short queue's tasks are still hot in cache (two
-                    // coroutines ping-ponging): prefetching would only cost.
-                    if runq.len() >= PREFETCH_MIN_QUEUE {
-                        if let Some(after) = runq.front() {
-                            after.prefetch();
-                        }
+                    // The task PREFETCH_AHEAD places back will run after
+                    // that many others: its lines arrive in time. A short
+                    // queue's tasks are hot in cache (two coroutines
+                    // ping-ponging) and get no prefetch; the first ones an
+                    // I/O turn wakes were prefetched by `turn`.
+                    if let Some(ahead) = runq.get(PREFETCH_AHEAD - 1) {
+                        ahead.prefetch();
                     }
                     next
                 };
@@ -584,8 +585,13 @@ impl Scheduler {
             }
         }
         drop(events);
-        for (task, seq) in buf.drain(..) {
+        for (i, (task, seq)) in buf.drain(..).enumerate() {
             self.wake(&task, seq, Wake::Notified);
+            // The run loop prefetches PREFETCH_AHEAD tasks ahead; the first
+            // ones have no task that far before them.
+            if i < PREFETCH_AHEAD {
+                prefetch_task(&task, task.sp_hint.get());
+            }
         }
         *self.wake_buf.borrow_mut() = buf;
         let now = Instant::now();
@@ -828,8 +834,11 @@ fn stack_pointer() -> usize {
     0
 }
 
-/// Run-queue length from which the loop prefetches the next task's stack.
-const PREFETCH_MIN_QUEUE: usize = 8;
+/// How many tasks ahead of the one it resumes the run loop prefetches a
+/// task's record and stack top. Far enough that the lines arrive before
+/// the task runs (each task runs for a microsecond or more of syscalls),
+/// near enough that the kernel work in between does not evict them again.
+const PREFETCH_AHEAD: usize = 8;
 
 /// A run-queue entry: the task, and where its stack top was when it last
 /// suspended (read when it is queued, while its `Task` is warm in cache).
@@ -845,33 +854,53 @@ impl Ready {
         Ready { task, sp }
     }
 
-    /// Prefetches the task and the cache lines around its stack top (the
-    /// frames of its switch lie just below, the frames it returns through
-    /// afterwards just above), so that resuming it one task later does not
-    /// stall on cold lines or TLB entries: with thousands of coroutines,
-    /// that stall was most of the scheduler's own cost per message.
+    /// Prefetches the task's hot fields and the cache lines around its
+    /// stack top, so that resuming it a little later does not stall on
+    /// cold lines or TLB entries: with thousands of coroutines, that stall
+    /// was most of the scheduler's own cost per message.
     #[inline(always)]
     fn prefetch(&self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let task = Rc::as_ptr(&self.task) as usize;
-            let start = (self.sp & !63).wrapping_sub(4 * 64);
-            for i in 0..2 {
-                // SAFETY: SSE is part of the x86_64 baseline, and a
-                // prefetch never faults or changes memory, whatever the
-                // address.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(task.wrapping_add(i * 64) as *const i8) };
-            }
-            if self.sp == 0 {
-                return; // never suspended yet
-            }
-            for i in 0..16 {
-                // SAFETY: as above.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(i * 64) as *const i8) };
-            }
+        prefetch_task(&self.task, self.sp);
+    }
+}
+
+/// Prefetches the hot part of `task` ([`crate::task::HOT_END`] bytes from
+/// the start of its `Rc` allocation) and, if it ever suspended, the lines
+/// around its stack top `sp` (the frames of its switch lie just below, the
+/// frames it returns through afterwards just above).
+#[inline(always)]
+fn prefetch_task(task: &Rc<Task>, sp: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // The value follows the strong and weak counts.
+        let rc_start = (Rc::as_ptr(task) as usize).wrapping_sub(2 * std::mem::size_of::<usize>());
+        let first = rc_start & !63;
+        let mut line = first;
+        while line < rc_start + crate::task::HOT_END {
+            // SAFETY: SSE is part of the x86_64 baseline, and a prefetch
+            // never faults or changes memory, whatever the address.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+            line += 64;
+        }
+        if sp == 0 {
+            return; // never suspended yet
+        }
+        // The frames the task returns through lie above `sp` (in the echo
+        // server, 720 bytes up to the stack's top), its switch pushes a
+        // few registers below. Stay inside `sp`'s page: the page above may
+        // be the next stack's guard page, and a prefetch into an unmapped
+        // page costs a full page walk that fails, every time.
+        let mut line = (sp & !63).wrapping_sub(64);
+        let end = (line + 16 * 64).min((sp & !4095) + 4096);
+        while line < end {
+            // SAFETY: as above.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
+            line += 64;
         }
     }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (task, sp);
 }
 
 /// Milliseconds from `now` until `deadline`, rounded up so that a timer never

@@ -63,43 +63,54 @@ pub enum WaitKind {
     Sync(&'static str),
 }
 
+/// The layout is `repr(C)` and ordered by use: everything a park, a wake
+/// and a resume touch comes first, so with the `Rc` counts in front it
+/// spans the first three cache lines of the allocation (checked by
+/// [`HOT_END`]), which the run loop prefetches before resuming the task.
+/// With thousands of coroutines their records are cold in cache, and each
+/// further line touched per message is a miss: the default field order
+/// spread the hot fields over six lines.
+#[repr(C)]
 pub(crate) struct Task {
-    /// Process-unique id (the coroutine's id).
-    pub(crate) id: u64,
-    /// Optional user-given name.
-    pub(crate) name: Option<Arc<str>>,
-    /// Key in the scheduler's task table while not `Done`.
-    pub(crate) key: Cell<usize>,
-    /// The coroutine; `None` once finished (its stack is back in the pool).
-    pub(crate) coro: RefCell<Option<Coroutine<(), (), ()>>>,
-    /// The coroutine's yielder, valid from its first resume until it ends.
-    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
+    // Hot: read or written by every park, wake and resume.
     pub(crate) state: Cell<State>,
-    /// Incremented at every park; a wake names the park it is for, so a late
-    /// wake (timer, fd event, cross-thread message) never hits a later park.
-    pub(crate) seq: Cell<u32>,
     /// Set by whoever woke the task, read when its park call returns.
     pub(crate) wake: Cell<Wake>,
     /// A cancel that has not been delivered to a blocking call yet.
     pub(crate) cancel_pending: Cell<bool>,
-    /// Earliest deadline of the `with_deadline` scopes the task is inside.
-    pub(crate) scope_deadline: Cell<Option<Instant>>,
+    /// Incremented at every park; a wake names the park it is for, so a late
+    /// wake (timer, fd event, cross-thread message) never hits a later park.
+    pub(crate) seq: Cell<u32>,
+    /// Depth of `park::no_unwind` scopes the task is in: while non-zero its
+    /// stack holds frames that cannot unwind (the net layer's `extern "C"`
+    /// hooks), so teardown leaks the coroutine instead of unwinding it.
+    pub(crate) no_unwind: Cell<u32>,
+    /// An address near the top of the coroutine's stack when it last
+    /// suspended: the run loop prefetches it before resuming the task (with
+    /// thousands of coroutines, their stacks are cold in cache and TLB).
+    pub(crate) sp_hint: Cell<usize>,
+    /// The coroutine's yielder, valid from its first resume until it ends.
+    pub(crate) yielder: Cell<*const Yielder<(), ()>>,
     /// Key of the timer armed for the current park, if any.
     pub(crate) timer: Cell<Option<usize>>,
     /// What the current park waits for (diagnostics).
     pub(crate) waiting: Cell<WaitKind>,
     /// Loop time at which the current park began (diagnostics).
     pub(crate) since: Cell<Option<Instant>>,
-    /// An address near the top of the coroutine's stack when it last
-    /// suspended: the run loop prefetches it before resuming the task (with
-    /// thousands of coroutines, their stacks are cold in cache and TLB).
-    pub(crate) sp_hint: Cell<usize>,
+    /// Earliest deadline of the `with_deadline` scopes the task is inside.
+    pub(crate) scope_deadline: Cell<Option<Instant>>,
+    /// Key in the scheduler's task table while not `Done`.
+    pub(crate) key: Cell<usize>,
+    /// The coroutine; `None` once finished (its stack is back in the pool).
+    /// Its borrow flag and corosensei's stack pointer lead it.
+    pub(crate) coro: RefCell<Option<Coroutine<(), (), ()>>>,
+    // Cold: spawn, join, panics and diagnostics.
+    /// Process-unique id (the coroutine's id).
+    pub(crate) id: u64,
+    /// Optional user-given name.
+    pub(crate) name: Option<Arc<str>>,
     /// Panic payload, when the coroutine panicked and nobody joined yet.
     pub(crate) panic: RefCell<Option<Box<dyn Any + Send>>>,
-    /// Depth of `park::no_unwind` scopes the task is in: while non-zero its
-    /// stack holds frames that cannot unwind (the net layer's `extern "C"`
-    /// hooks), so teardown leaks the coroutine instead of unwinding it.
-    pub(crate) no_unwind: Cell<u32>,
     /// The coroutine's return value (a `Box<T>` of its `JoinHandle<T>`),
     /// once it returned and until joined. Boxing `()` allocates nothing.
     pub(crate) value: RefCell<Option<Box<dyn Any>>>,
@@ -110,6 +121,21 @@ pub(crate) struct Task {
     /// Further joiners, woken after `joiner`.
     pub(crate) more_joiners: RefCell<Vec<(Rc<Task>, u32)>>,
 }
+
+/// End of the hot part of a [`Task`], counted from the start of its `Rc`
+/// allocation (the strong and weak counts, then the task): the fields
+/// before `coro`, the coroutine's borrow flag, and the part of the
+/// coroutine that a resume touches. The run loop prefetches this much.
+pub(crate) const HOT_END: usize = 2 * std::mem::size_of::<usize>()
+    + std::mem::offset_of!(Task, coro)
+    + std::mem::size_of::<isize>()
+    + corio_coro::RESUME_BYTES;
+
+// Three cache lines; a field added to the hot part must keep it so.
+const _: () = assert!(
+    HOT_END <= 3 * 64,
+    "Task's hot part outgrew three cache lines"
+);
 
 impl Task {
     pub(crate) fn new(coro: Coroutine<(), (), ()>) -> Task {

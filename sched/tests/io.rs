@@ -132,6 +132,57 @@ fn many_waiters_on_one_fd_all_wake() {
     });
 }
 
+/// The reactor keeps an fd's first reader inline and later ones in an
+/// overflow list: a first waiter that timed out must neither be woken nor
+/// hide the waiters behind it, and its slot is reused by the next wait.
+#[test]
+fn a_timed_out_first_waiter_does_not_hide_the_later_ones() {
+    corio_sched::run(|| {
+        let (a, b) = socketpair();
+        let fd = a.as_raw_fd();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let first = {
+            let log = log.clone();
+            spawn(move || {
+                let deadline = Instant::now() + Duration::from_millis(30);
+                let err = wait_fd(fd, Interest::READABLE, Some(deadline)).unwrap_err();
+                log.borrow_mut().push("first timed out");
+                assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+            })
+        };
+        let later: Vec<_> = ["second", "third"]
+            .into_iter()
+            .map(|name| {
+                let log = log.clone();
+                spawn(move || {
+                    wait_fd(fd, Interest::READABLE, None).unwrap();
+                    log.borrow_mut().push(name);
+                })
+            })
+            .collect();
+        first.join().unwrap();
+        assert_eq!(corio_sched::stats().waiting_io, 2);
+        // A new waiter takes the stale inline slot.
+        let fourth = {
+            let log = log.clone();
+            spawn(move || {
+                wait_fd(fd, Interest::READABLE, None).unwrap();
+                log.borrow_mut().push("fourth");
+            })
+        };
+        sleep(Duration::from_millis(10));
+        assert_eq!(corio_sched::stats().waiting_io, 3);
+        write(&b, b"!").unwrap();
+        for h in later.into_iter().chain([fourth]) {
+            h.join().unwrap();
+        }
+        let mut woke = log.borrow().clone();
+        woke[1..].sort();
+        assert_eq!(woke, ["first timed out", "fourth", "second", "third"]);
+        assert_eq!(corio_sched::stats().waiting_io, 0);
+    });
+}
+
 #[test]
 fn hangup_wakes_every_waiter_of_the_fd() {
     corio_sched::run(|| {
