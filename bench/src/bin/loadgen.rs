@@ -1,6 +1,7 @@
 //! Echo load generator: measures an echo server's throughput (messages per
 //! second), round-trip latency (p50/p99 from a log-bucketed histogram) and,
-//! with `--server-pid`, the server's CPU time per message.
+//! with `--server-pid`, the server's CPU time per message (in total and in
+//! user space alone).
 //!
 //! Each connection keeps exactly one message outstanding (ping-pong): it
 //! writes `--size` bytes, waits until all of them came back, checks every
@@ -14,10 +15,15 @@
 //! Output: one line on stdout,
 //! `RESULT conns=.. size=.. threads=.. secs=.. msgs=.. msgs_per_sec=..
 //! p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=.. errors=.. mismatches=..
-//! server_cpu_ns_per_msg=.. client_cpu_ns_per_msg=.. other_cpus=..` (`NA`
-//! where unknown); `other_cpus` is the CPU time, in CPUs, that the machine
-//! spent on anything but the server and the client during the window: a
-//! value well above 0 means the figures are disturbed.
+//! server_cpu_ns_per_msg=.. client_cpu_ns_per_msg=.. other_cpus=..
+//! server_user_ns_per_msg=..` (`NA` where unknown). `server_cpu_ns_per_msg`
+//! is the server's `utime + stime` over the window divided by the messages,
+//! `server_user_ns_per_msg` its `utime` alone over the same window (the
+//! server's own code, without the kernel's TCP work), both from clock ticks
+//! of `/proc/PID/stat`; `client_cpu_ns_per_msg` is `loadgen`'s `utime +
+//! stime`. `other_cpus` is the CPU time, in CPUs, that the machine spent on
+//! anything but the server and the client during the window: a value well
+//! above 0 means the figures are disturbed.
 //! The exit status is non-zero if any byte differed, any connection failed,
 //! or no message completed.
 //!
@@ -143,12 +149,12 @@ fn main() {
 
     // Sample CPU times at the window's edges while the clients run.
     sleep_until(plan.start);
-    let server_before = server_pid.and_then(server_cpu_ns);
+    let server_before = server_pid.and_then(server_cpu_time);
     let me = std::process::id();
     let client_before = procfs::cpu_ns(me).ok();
     let machine_before = procfs::machine_busy_ns().ok();
     sleep_until(plan.end);
-    let server_after = server_pid.and_then(server_cpu_ns);
+    let server_after = server_pid.and_then(server_cpu_time);
     let client_after = procfs::cpu_ns(me).ok();
     let machine_after = procfs::machine_busy_ns().ok();
     let window = plan.end.duration_since(plan.start).as_secs_f64();
@@ -168,13 +174,16 @@ fn main() {
         }
         _ => "NA".to_string(),
     };
-    let server_cpu = per_msg(server_before, server_after);
+    let total_ns = |t: Option<procfs::CpuTime>| t.map(|t| t.total_ns);
+    let user_ns = |t: Option<procfs::CpuTime>| t.map(|t| t.user_ns);
+    let server_cpu = per_msg(total_ns(server_before), total_ns(server_after));
+    let server_user = per_msg(user_ns(server_before), user_ns(server_after));
     // CPUs' worth of time that neither the server nor this process used:
     // other programs, and kernel work not charged to either.
     let other_cpus = match (
         machine_before.zip(machine_after),
         client_before.zip(client_after),
-        server_before.zip(server_after),
+        total_ns(server_before).zip(total_ns(server_after)),
     ) {
         (Some((mb, ma)), Some((cb, ca)), Some((sb, sa))) => {
             let other = (ma - mb) as f64 - (ca - cb) as f64 - (sa - sb) as f64;
@@ -187,7 +196,7 @@ fn main() {
         "RESULT conns={conns} size={size} threads={threads} secs={window:.2} msgs={} \
          msgs_per_sec={:.0} p50_us={:.1} p90_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} \
          errors={} mismatches={} server_cpu_ns_per_msg={server_cpu} client_cpu_ns_per_msg={} \
-         other_cpus={other_cpus}",
+         other_cpus={other_cpus} server_user_ns_per_msg={server_user}",
         total.msgs,
         total.msgs as f64 / window,
         us(0.5),
@@ -222,8 +231,8 @@ fn connect(addr: SocketAddr, id: usize) -> io::Result<Conn> {
 }
 
 /// CPU time of the server, or `None` (reported) if `/proc` says nothing.
-fn server_cpu_ns(pid: u32) -> Option<u64> {
-    procfs::cpu_ns(pid)
+fn server_cpu_time(pid: u32) -> Option<procfs::CpuTime> {
+    procfs::cpu_time(pid)
         .map_err(|e| eprintln!("loadgen: reading the server's CPU time: {e}"))
         .ok()
 }

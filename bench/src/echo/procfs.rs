@@ -9,6 +9,23 @@ use std::io;
 /// so the value moves in steps of 10 ms: measure windows of a second or
 /// more.
 pub fn cpu_ns(pid: u32) -> io::Result<u64> {
+    cpu_time(pid).map(|t| t.total_ns)
+}
+
+/// CPU time of a whole process, in nanoseconds, from clock ticks of
+/// `/proc/<pid>/stat` (see [`cpu_ns`] for their resolution).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CpuTime {
+    /// `utime + stime`: everything, the kernel's work for the process
+    /// (system calls, the TCP stack it runs) included.
+    pub total_ns: u64,
+    /// `utime` alone: the process's own code (for an echo server, the
+    /// framework and its event loop, without the kernel's TCP work).
+    pub user_ns: u64,
+}
+
+/// User and total CPU time of `pid` (all its threads, live and exited).
+pub fn cpu_time(pid: u32) -> io::Result<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let ticks = parse_stat_ticks(&stat).ok_or_else(|| {
         io::Error::new(
@@ -16,18 +33,31 @@ pub fn cpu_ns(pid: u32) -> io::Result<u64> {
             format!("unexpected /proc/{pid}/stat: {stat}"),
         )
     })?;
-    Ok(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_sec())
+    let ns = |t: u64| t.saturating_mul(1_000_000_000) / clock_ticks_per_sec();
+    Ok(CpuTime {
+        total_ns: ns(ticks.utime + ticks.stime),
+        user_ns: ns(ticks.utime),
+    })
 }
 
-/// `utime + stime` in ticks from the text of a `/proc/<pid>/stat`.
-fn parse_stat_ticks(stat: &str) -> Option<u64> {
+/// The CPU-time fields of a `/proc/<pid>/stat`, in clock ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct StatTicks {
+    /// Field 14, time in user mode.
+    utime: u64,
+    /// Field 15, time in kernel mode.
+    stime: u64,
+}
+
+/// `utime` and `stime` in ticks from the text of a `/proc/<pid>/stat`.
+fn parse_stat_ticks(stat: &str) -> Option<StatTicks> {
     // The command name (field 2) is in parentheses and may hold spaces;
     // fields after the last ')' start at field 3 (state).
     let after = &stat[stat.rfind(')')? + 1..];
     let mut fields = after.split_whitespace();
     let utime: u64 = fields.nth(11)?.parse().ok()?; // field 14
     let stime: u64 = fields.next()?.parse().ok()?; // field 15
-    Some(utime + stime)
+    Some(StatTicks { utime, stime })
 }
 
 /// Clock ticks per second of `/proc/<pid>/stat` times.
@@ -110,7 +140,11 @@ mod tests {
     #[test]
     fn parses_stat_with_spaces_in_name() {
         let stat = "42 (a b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 0";
-        assert_eq!(parse_stat_ticks(stat), Some(10));
+        assert_eq!(
+            parse_stat_ticks(stat),
+            Some(StatTicks { utime: 7, stime: 3 })
+        );
+        assert_eq!(parse_stat_ticks("42 (x) S 1 2"), None);
     }
 
     #[test]
@@ -137,6 +171,7 @@ mod tests {
         let me = std::process::id();
         assert!(status(me).unwrap().rss_kib > 0);
         assert!(fd_count(me).unwrap() >= 3);
-        cpu_ns(me).unwrap();
+        let t = cpu_time(me).unwrap();
+        assert!(t.user_ns <= t.total_ns);
     }
 }

@@ -9,8 +9,8 @@
 //! of the machine hits all alike), `--repeats` times. Each run starts a
 //! fresh server pinned with `taskset` to the server CPUs, drives it with
 //! `loadgen` pinned to the client CPUs for `--warmup` + `--secs` seconds,
-//! and records msgs/s, the server's CPU time per message and p50/p99
-//! latency. Then `idle` measures memory per idle connection of every
+//! and records msgs/s, the server's CPU time per message (in total and in
+//! user space) and p50/p99 latency. Then `idle` measures memory per idle connection of every
 //! server, and the micro-benchmark binaries (`coro_micro`, `sched_micro`,
 //! `sync_micro`) that exist are run to refresh their sections.
 //!
@@ -179,12 +179,13 @@ fn main() {
                 };
                 match &r {
                     Ok(r) => eprintln!(
-                        "[{done}/{runs_total}] {} {} #{}: {:.0} msgs/s, server {}/msg, p99 {}",
+                        "[{done}/{runs_total}] {} {} #{}: {:.0} msgs/s, server {}/msg (user {}), p99 {}",
                         cfg.short(),
                         server.key,
                         rep + 1,
                         r.msgs_per_sec,
                         r.server_cpu_ns.map_or("NA".into(), fmt_ns),
+                        r.server_user_ns.map_or("NA".into(), fmt_ns),
                         fmt_ns(r.p99_us * 1e3)
                     ),
                     Err(e) => eprintln!(

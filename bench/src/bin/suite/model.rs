@@ -78,6 +78,8 @@ pub(crate) struct RunResult {
     pub(crate) msgs_per_sec: f64,
     /// Server CPU time per message, ns (`None` if /proc was unreadable).
     pub(crate) server_cpu_ns: Option<f64>,
+    /// The user-space part of it (utime alone), ns.
+    pub(crate) server_user_ns: Option<f64>,
     /// `loadgen`'s own CPU time per message, ns.
     pub(crate) client_cpu_ns: Option<f64>,
     /// Median round trip, µs.
@@ -103,6 +105,8 @@ pub(crate) struct Summary {
     pub(crate) msgs: Sample,
     /// Server CPU ns per message, if every run had it.
     pub(crate) cpu: Option<Sample>,
+    /// Server user-space CPU ns per message, if every run had it.
+    pub(crate) user_cpu: Option<Sample>,
     /// `loadgen` CPU ns per message, if every run had it.
     pub(crate) client_cpu: Option<Sample>,
     /// p50 latency, µs.
@@ -124,6 +128,7 @@ impl Runs {
         Some(Summary {
             msgs: sample(&|r| Some(r.msgs_per_sec))?,
             cpu: sample(&|r| r.server_cpu_ns),
+            user_cpu: sample(&|r| r.server_user_ns),
             client_cpu: sample(&|r| r.client_cpu_ns),
             p50: sample(&|r| Some(r.p50_us))?,
             p99: sample(&|r| Some(r.p99_us))?,

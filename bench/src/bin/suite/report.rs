@@ -197,6 +197,9 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
          the order rotated each repeat), {} repeats each; tables give the median with min–max. \
          *Server CPU / msg* is the server's utime+stime (`/proc/PID/stat`) over the measured \
          window divided by the messages: the fair metric when the client saturates first. \
+         *Server user CPU / msg* is utime alone over the same window, measured from clock ticks \
+         like the total: the framework's own cost, since the kernel's TCP work (most of the CPU \
+         and most of the run-to-run noise) is the same for every server. \
          Ratios are of medians: for msgs/s higher is better, for CPU lower is better.\n",
         o.warmup, o.secs, o.repeats
     );
@@ -242,6 +245,11 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
             (Some(a), Some(b)) if b > 0.0 => fmt_ratio(a / b),
             _ => "–".into(),
         };
+        let user_of = |x: &Option<Summary>| {
+            x.as_ref()
+                .and_then(|x| x.user_cpu.as_ref())
+                .map(|c| c.median)
+        };
         let mut rows = Vec::new();
         for server in servers_for(r.servers, cfg) {
             let runs = r.results.get(&(ci, server.key));
@@ -257,10 +265,14 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
                     "–".into(),
                     "–".into(),
                     "–".into(),
+                    "–".into(),
+                    "–".into(),
+                    "–".into(),
                 ]);
                 continue;
             };
             let cpu = sm.cpu.as_ref().map(|c| c.median);
+            let user = sm.user_cpu.as_ref().map(|c| c.median);
             let mut label = server.label.to_string();
             if failed > 0 {
                 let _ = write!(label, " ({failed} failed runs)");
@@ -285,6 +297,9 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
                         .and_then(|t| t.cpu.as_ref())
                         .map(|c| c.median),
                 ),
+                user.map_or("NA".into(), fmt_ns),
+                ratio(user, user_of(&epoll)),
+                ratio(user, user_of(&tokio)),
                 fmt_ns(sm.p50.median * 1e3),
                 fmt_ns(sm.p99.median * 1e3),
             ]);
@@ -298,6 +313,8 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         let h_msgs_t = format!("msgs/s ÷ {tname}");
         let h_cpu_e = "CPU ÷ epoll";
         let h_cpu_t = format!("CPU ÷ {tname}");
+        let h_user_e = "user ÷ epoll";
+        let h_user_t = format!("user ÷ {tname}");
         s.push_str(&markdown_table(
             &[
                 "server",
@@ -307,6 +324,9 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
                 "server CPU / msg",
                 h_cpu_e,
                 &h_cpu_t,
+                "server user CPU / msg",
+                h_user_e,
+                &h_user_t,
                 "p50",
                 "p99",
             ],
@@ -418,7 +438,8 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
     let _ = writeln!(
         s,
         "- CPU time comes from clock ticks (10 ms), so over a {} s window it is exact to about \
-         {:.1} % at full load. The 1-connection rows are latency-bound: the server sleeps and is \
+         {:.1} % at full load (user time alone is a small part of the total, so one tick is a \
+         larger share of it). The 1-connection rows are latency-bound: the server sleeps and is \
          woken for every message, and that cost is in its CPU per message.",
         o.secs,
         100.0 / (o.secs * 100.0)
@@ -724,17 +745,98 @@ pub(crate) fn today() -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn run(msgs: f64, cpu: Option<f64>) -> RunResult {
         RunResult {
             msgs_per_sec: msgs,
             server_cpu_ns: cpu,
+            server_user_ns: cpu.map(|c| c / 10.0),
             client_cpu_ns: None,
             p50_us: 1.0,
             p99_us: 2.0,
             other_cpus: None,
         }
+    }
+
+    /// A server named `key` (never started by these tests).
+    fn server(key: &'static str) -> Server {
+        Server {
+            key,
+            label: key,
+            path: PathBuf::from(key),
+            args: Vec::new(),
+        }
+    }
+
+    fn opts() -> Opts {
+        Opts {
+            quick: true,
+            repeats: 2,
+            secs: 1.0,
+            warmup: 0.25,
+            idle_conns: None,
+            micro: false,
+            cpus: None,
+            quiet_wait: Duration::ZERO,
+            out: PathBuf::from("BENCHMARKS.md"),
+            bin_dir: PathBuf::from("."),
+        }
+    }
+
+    #[test]
+    fn sweep_tables_show_user_cpu_with_ratios() {
+        let servers = [
+            server("corio"),
+            server("epoll"),
+            server("tokio-ct"),
+            server("may"),
+        ];
+        let configs = [Config {
+            conns: 100,
+            size: 64,
+            threads: 1,
+        }];
+        let mut results = HashMap::new();
+        // server_user_ns is a tenth of server_cpu_ns (see `run`).
+        for (key, cpu) in [("corio", 6000.0), ("epoll", 3000.0), ("tokio-ct", 8000.0)] {
+            let runs = Runs {
+                ok: vec![run(100.0, Some(cpu)), run(100.0, Some(cpu))],
+                failures: Vec::new(),
+            };
+            results.insert((0, key), runs);
+        }
+        let failed = Runs {
+            ok: Vec::new(),
+            failures: vec!["boom".into()],
+        };
+        results.insert((0, "may"), failed);
+        let opts = opts();
+        let report = Report {
+            opts: &opts,
+            servers: &servers,
+            configs: &configs,
+            results: &results,
+            idle: &[],
+            missing: &[],
+            root: Path::new("."),
+            busy_starts: 0,
+            retried: 0,
+        };
+        let text = echo_section(&report, "bench/echo.svg");
+        let header = "| server | msgs/s | msgs/s ÷ epoll | msgs/s ÷ tokio-ct | server CPU / msg | \
+                      CPU ÷ epoll | CPU ÷ tokio-ct | server user CPU / msg | user ÷ epoll | \
+                      user ÷ tokio-ct | p50 | p99 |";
+        assert!(text.contains(header), "{text}");
+        // corio: user 600 ns, 2x the epoll loop's 300 ns, 0.75x tokio's 800 ns.
+        assert!(
+            text.contains("| 6.00 µs (6.00–6.00 µs) | 2.00x | 0.75x | 600 ns | 2.00x | 0.75x |"),
+            "{text}"
+        );
+        assert!(text.contains("| may | all 1 runs failed |"), "{text}");
+        assert!(text.contains("*Server user CPU / msg*"), "{text}");
     }
 
     #[test]

@@ -86,23 +86,30 @@ pub(crate) fn run_one(
             .lines()
             .find(|l| l.starts_with("RESULT "))
             .ok_or_else(|| format!("loadgen printed no RESULT: {out:?}"))?;
-        let kv = key_values(line);
-        let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
-        if num("errors") != Some(0.0) || num("mismatches") != Some(0.0) {
-            return Err(format!("loadgen saw errors: {line}"));
-        }
-        Ok(RunResult {
-            msgs_per_sec: num("msgs_per_sec").ok_or("no msgs_per_sec")?,
-            server_cpu_ns: num("server_cpu_ns_per_msg"),
-            client_cpu_ns: num("client_cpu_ns_per_msg"),
-            p50_us: num("p50_us").ok_or("no p50_us")?,
-            p99_us: num("p99_us").ok_or("no p99_us")?,
-            other_cpus: num("other_cpus"),
-        })
+        parse_result(line)
     })();
     let _ = child.kill();
     let _ = child.wait();
     result
+}
+
+/// The figures of a `loadgen` RESULT line (`NA` or an absent key: `None`
+/// for the optional ones); an error if it counted errors or mismatches.
+pub(crate) fn parse_result(line: &str) -> Result<RunResult, String> {
+    let kv = key_values(line);
+    let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
+    if num("errors") != Some(0.0) || num("mismatches") != Some(0.0) {
+        return Err(format!("loadgen saw errors: {line}"));
+    }
+    Ok(RunResult {
+        msgs_per_sec: num("msgs_per_sec").ok_or("no msgs_per_sec")?,
+        server_cpu_ns: num("server_cpu_ns_per_msg"),
+        server_user_ns: num("server_user_ns_per_msg"),
+        client_cpu_ns: num("client_cpu_ns_per_msg"),
+        p50_us: num("p50_us").ok_or("no p50_us")?,
+        p99_us: num("p99_us").ok_or("no p99_us")?,
+        other_cpus: num("other_cpus"),
+    })
 }
 
 /// Waits up to `max` for the machine to be nearly idle (under a quarter of
@@ -233,4 +240,42 @@ pub(crate) fn run_idle(
         fds: num("fds")? as u64,
         still_echo: num("still_echo")? as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_result_line() {
+        let line = "RESULT conns=100 size=64 threads=1 secs=2.00 msgs=200000 \
+                    msgs_per_sec=100000 p50_us=950.0 p90_us=1100.0 p99_us=1500.5 \
+                    p999_us=2000.0 max_us=3000.0 errors=0 mismatches=0 \
+                    server_cpu_ns_per_msg=9500 client_cpu_ns_per_msg=9900 other_cpus=0.02 \
+                    server_user_ns_per_msg=550";
+        let r = parse_result(line).unwrap();
+        assert_eq!(r.msgs_per_sec, 100_000.0);
+        assert_eq!(r.server_cpu_ns, Some(9500.0));
+        assert_eq!(r.server_user_ns, Some(550.0));
+        assert_eq!(r.client_cpu_ns, Some(9900.0));
+        assert_eq!((r.p50_us, r.p99_us), (950.0, 1500.5));
+        assert_eq!(r.other_cpus, Some(0.02));
+    }
+
+    #[test]
+    fn unknown_figures_are_none_and_errors_fail() {
+        // A loadgen without --server-pid, and one from before the user key.
+        let na = "RESULT msgs_per_sec=5 p50_us=1 p99_us=2 errors=0 mismatches=0 \
+                  server_cpu_ns_per_msg=NA other_cpus=NA server_user_ns_per_msg=NA";
+        let r = parse_result(na).unwrap();
+        assert_eq!(
+            (r.server_cpu_ns, r.server_user_ns, r.other_cpus),
+            (None, None, None)
+        );
+        let old = "RESULT msgs_per_sec=5 p50_us=1 p99_us=2 errors=0 mismatches=0 \
+                   server_cpu_ns_per_msg=700";
+        assert_eq!(parse_result(old).unwrap().server_user_ns, None);
+        let bad = "RESULT msgs_per_sec=5 p50_us=1 p99_us=2 errors=1 mismatches=0";
+        assert!(parse_result(bad).is_err());
+    }
 }
