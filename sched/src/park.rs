@@ -197,6 +197,7 @@ fn park_thread(deadline: Option<Instant>, register: impl FnOnce(Waker) -> bool) 
 
 /// Whether the caller runs inside a coroutine (so [`park`] parks a
 /// coroutine rather than the thread).
+#[inline]
 pub fn in_coroutine() -> bool {
     Scheduler::with(|s| s.is_some_and(|s| s.current().is_some()))
 }
