@@ -4,9 +4,10 @@
 # both alike; prints each run and the medians. Complements bench/run.sh when
 # a suite verdict sits inside the run-to-run noise.
 #
-# usage: bench/ab.sh [CONNS=1000] [PAIRS=6] [SECS=3] [PEER=tokio-ct|epoll|may]
+# usage: bench/ab.sh [CONNS=1000] [PAIRS=6] [SECS=3] [PEER=tokio-ct|epoll|may|go]
 # Needs the release binaries (bench/run.sh builds them, or
-# `cargo build --release -p corio-bench --bins && cargo build --release --example echo`).
+# `cargo build --release -p corio-bench --bins && cargo build --release --example echo`;
+# the Go peer needs bench/run.sh's `go build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 conns=${1:-1000}
@@ -24,6 +25,7 @@ start() {
         tokio-ct) exec taskset -c 0 "$t/peer_tokio" --addr "127.0.0.1:$2" --flavor current ;;
         epoll) exec taskset -c 0 "$t/peer_epoll" --addr "127.0.0.1:$2" ;;
         may) exec taskset -c 0 "$t/peer_may" --addr "127.0.0.1:$2" --threads 1 ;;
+        go) exec taskset -c 0 "$t/peer_go" --addr "127.0.0.1:$2" --threads 1 ;;
         *) echo "ab.sh: unknown server $1" >&2; exit 2 ;;
     esac
 }

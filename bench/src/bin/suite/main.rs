@@ -1,6 +1,7 @@
 //! The benchmark suite of issue 8: corio's echo server side by side with
 //! the peers (a hand-written epoll loop, tokio current-thread and
-//! multi-thread, may, std thread-per-connection), written to
+//! multi-thread, may, Go when `peer_go` is built, std
+//! thread-per-connection), written to
 //! `BENCHMARKS.md` with an SVG chart (`bench/echo.svg`).
 //!
 //! For each configuration (1/100/1000 connections × 64 B/4 KiB messages,
@@ -15,7 +16,9 @@
 //! `sync_micro`) that exist are run to refresh their sections.
 //!
 //! It builds nothing: it runs the binaries next to its own executable and
-//! corio's `echo` example (`target/release/examples/echo`). Build first, or
+//! corio's `echo` example (`target/release/examples/echo`); the Go peer
+//! (`bench/go`, built into `peer_go` there by `bench/run.sh` when `go` is on
+//! PATH) takes part when it exists. Build first, or
 //! use `bench/run.sh`, which builds and then runs this:
 //! `bench/run.sh [--quick]` or, after a build,
 //! `cargo run --release -p corio-bench --bin suite -- [--quick]`.
@@ -45,7 +48,7 @@ suite: echo servers side by side, written to BENCHMARKS.md (builds nothing)
 
 usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
              [--idle-conns 10000] [--no-idle] [--no-micro]
-             [--servers corio,epoll,tokio-ct,tokio-mt,may,std]
+             [--servers corio,epoll,tokio-ct,tokio-mt,may,go,std]
              [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
              [--corio target/release/examples/echo] [--out BENCHMARKS.md]
 --quick: 5 repeats of 1 s after 0.25 s warm-up (about 4 minutes on 2 CPUs).
@@ -239,7 +242,9 @@ fn main() {
     );
 }
 
-/// The servers, corio first; `missing` gets a note for each one not built.
+/// The servers, corio first; `missing` gets a note for corio and the Go
+/// peer when they are not built (the Rust peers are: `bench/run.sh` builds
+/// them with the suite).
 fn peers(bin: &Path, corio: &Path, missing: &mut Vec<String>) -> Vec<Server> {
     let peer = |key, label, name: &str, args: &[&str]| Server {
         key,
@@ -280,6 +285,20 @@ fn peers(bin: &Path, corio: &Path, missing: &mut Vec<String>) -> Vec<Server> {
         &["--flavor", "multi"],
     ));
     v.push(peer("may", "may", "peer_may", &[]));
+    let go = peer("go", "Go (goroutine per connection)", "peer_go", &[]);
+    if go.path.exists() {
+        v.push(go);
+    } else {
+        eprintln!(
+            "suite: note: the Go peer ({}) is not built: Go is left out of this run",
+            go.path.display()
+        );
+        missing.push(format!(
+            "the Go peer (`{}`, from `bench/go`) was not built when this ran (`bench/run.sh` \
+             builds it when `go` is on PATH), so Go has no figures.",
+            go.path.display()
+        ));
+    }
     v.push(peer("std", "std thread per connection", "peer_std", &[]));
     v
 }
@@ -302,4 +321,41 @@ fn configs() -> Vec<Config> {
         threads: 2,
     });
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_go_peer_comes_after_may_when_built_else_a_note() {
+        let dir = std::env::temp_dir().join(format!("corio-suite-peers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let corio = dir.join("echo");
+        std::fs::write(&corio, "").unwrap();
+        let keys = |v: &[Server]| v.iter().map(|s| s.key).collect::<Vec<_>>();
+
+        let mut missing = Vec::new();
+        let without = peers(&dir, &corio, &mut missing);
+        assert_eq!(
+            keys(&without),
+            ["corio", "epoll", "tokio-ct", "tokio-mt", "may", "std"]
+        );
+        assert_eq!(missing.len(), 1);
+        assert!(missing[0].contains("Go peer"), "{missing:?}");
+
+        std::fs::write(dir.join("peer_go"), "").unwrap();
+        let mut missing = Vec::new();
+        let with = peers(&dir, &corio, &mut missing);
+        assert_eq!(
+            keys(&with),
+            ["corio", "epoll", "tokio-ct", "tokio-mt", "may", "go", "std"]
+        );
+        assert!(missing.is_empty(), "{missing:?}");
+        let go = &with[5];
+        assert_eq!(go.label, "Go (goroutine per connection)");
+        assert_eq!(go.path, dir.join("peer_go"));
+        assert!(go.args.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

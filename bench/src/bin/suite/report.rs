@@ -135,7 +135,8 @@ bench/run.sh --quick    # short run: 5 repeats × 1 s (~6 min)
 ```
 
 `bench/run.sh` builds in release (`cargo build --release -p corio-bench --bins` and
-`cargo build --release --example echo`), then runs the suite
+`cargo build --release --example echo`, and the Go peer `bench/go` with `go build` when `go`
+is on PATH), then runs the suite
 (`cargo run --release -p corio-bench --bin suite -- ARGS`; `--help` lists its options).
 The suite itself builds nothing.
 
@@ -209,7 +210,13 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         today(),
         if o.quick { ", `--quick`" } else { "" },
         machine(),
-        versions(r.root)
+        versions(
+            r.root,
+            r.servers
+                .iter()
+                .find(|s| s.key == "go")
+                .map(|s| s.path.as_path())
+        )
     );
     for m in r.missing {
         let _ = writeln!(s, "- **Missing:** {m}");
@@ -700,12 +707,14 @@ pub(crate) fn color(key: &str) -> &'static str {
         "tokio-ct" => "#1f77b4",
         "tokio-mt" => "#17becf",
         "may" => "#2ca02c",
+        "go" => "#9467bd",
         _ => "#ff7f0e",
     }
 }
 
-/// rustc, tokio and may versions and the corio commit.
-pub(crate) fn versions(root: &Path) -> String {
+/// rustc, tokio and may versions, the Go toolchain that built `go_peer`
+/// (when the Go peer takes part) and the corio commit.
+pub(crate) fn versions(root: &Path, go_peer: Option<&Path>) -> String {
     let cmd = |prog: &str, args: &[&str]| -> Option<String> {
         let out = Command::new(prog)
             .args(args)
@@ -725,8 +734,15 @@ pub(crate) fn versions(root: &Path) -> String {
             .to_string()
     };
     let rev = cmd("git", &["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "?".into());
+    // `go version BINARY` prints `BINARY: go1.19.8`.
+    let go = go_peer.map_or(String::new(), |bin| {
+        let v = cmd("go", &["version", &bin.to_string_lossy()])
+            .and_then(|out| out.rsplit(": ").next().map(str::to_string))
+            .unwrap_or_else(|| "? (`go` not on PATH)".into());
+        format!("; Go peer built with {v}")
+    });
     format!(
-        "{}; tokio {}; may {}; corio at commit {rev} (plus uncommitted work, if any)",
+        "{}; tokio {}; may {}{go}; corio at commit {rev} (plus uncommitted work, if any)",
         cmd("rustc", &["--version"]).unwrap_or_else(|| "rustc ?".into()),
         locked("tokio"),
         locked("may"),
@@ -837,6 +853,15 @@ mod tests {
         );
         assert!(text.contains("| may | all 1 runs failed |"), "{text}");
         assert!(text.contains("*Server user CPU / msg*"), "{text}");
+    }
+
+    #[test]
+    fn every_server_has_its_own_colour() {
+        let keys = ["corio", "epoll", "tokio-ct", "tokio-mt", "may", "go", "std"];
+        let mut colours: Vec<&str> = keys.iter().map(|k| color(k)).collect();
+        colours.sort_unstable();
+        colours.dedup();
+        assert_eq!(colours.len(), keys.len());
     }
 
     #[test]

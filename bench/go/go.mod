@@ -1,0 +1,3 @@
+module corio-bench-peer-go
+
+go 1.19
