@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use corio_bench::echo::args::Args;
 use corio_bench::fmt_ns;
 
-use model::{Config, Opts, Runs, Server, servers_for};
+use model::{Config, Opts, RunResult, Runs, Server, TARGET_CONFIGS, TARGET_WARMUP, servers_for};
 use report::{Report, write_outputs};
 use run::{run_idle, run_one, taskset_works, wait_quiet};
 
@@ -47,11 +47,15 @@ const USAGE: &str = "\
 suite: echo servers side by side, written to BENCHMARKS.md (builds nothing)
 
 usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
+             [--target-rounds 20] [--target-secs 1]
              [--idle-conns 10000] [--no-idle] [--no-micro]
              [--servers corio,epoll,tokio-ct,tokio-mt,may,go,std]
              [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
              [--corio target/release/examples/echo] [--out BENCHMARKS.md]
---quick: 5 repeats of 1 s after 0.25 s warm-up (about 4 minutes on 2 CPUs).
+--quick: 5 repeats of 1 s after 0.25 s warm-up, 10 target rounds (about 7
+minutes on 2 CPUs). After the sweep, --target-rounds rounds of corio and the
+peers of its targets only (1 s runs after 0.25 s of warm-up) give the paired
+ratios the target verdicts use; 0 leaves the verdicts to the sweep's rounds.
 The two-thread configuration runs server and client on the union of both
 CPU sets. Before each run the suite waits up to --quiet-wait seconds for the
 machine to be idle (0: do not wait); a run during which other programs took
@@ -64,6 +68,8 @@ fn main() {
     let repeats: usize = args.get("repeats", repeats);
     let secs: f64 = args.get("secs", secs);
     let warmup: f64 = args.get("warmup", warmup);
+    let target_rounds: usize = args.get("target-rounds", if quick { 10 } else { 20 });
+    let target_secs: f64 = args.get("target-secs", 1.0);
     let no_idle = args.flag("no-idle");
     let idle_conns: u64 = args.get("idle-conns", 10_000);
     let micro = !args.flag("no-micro");
@@ -79,8 +85,8 @@ fn main() {
     let corio: PathBuf = args.get("corio", root.join("target/release/examples/echo"));
     let out: PathBuf = args.get("out", root.join("BENCHMARKS.md"));
     args.finish();
-    if repeats == 0 || secs <= 0.0 || warmup < 0.0 {
-        eprintln!("suite: --repeats and --secs must be positive");
+    if repeats == 0 || secs <= 0.0 || warmup < 0.0 || target_secs <= 0.0 {
+        eprintln!("suite: --repeats, --secs and --target-secs must be positive");
         std::process::exit(2);
     }
     let bin_dir = std::env::current_exe()
@@ -103,6 +109,8 @@ fn main() {
         repeats,
         secs,
         warmup,
+        target_rounds,
+        target_secs,
         idle_conns: (!no_idle).then_some(idle_conns),
         micro,
         cpus,
@@ -150,63 +158,72 @@ fn main() {
     );
     let started = Instant::now();
     let mut results: HashMap<(usize, &'static str), Runs> = HashMap::new();
-    let mut done = 0;
-    let mut busy_starts = 0;
-    let mut retried = 0;
+    let mut m = Measurer {
+        opts: &opts,
+        loadgen: &loadgen,
+        done: 0,
+        total: runs_total,
+        busy_starts: 0,
+        retried: 0,
+    };
     for (ci, cfg) in configs.iter().enumerate() {
         let list = servers_for(&servers, cfg);
-        for rep in 0..opts.repeats {
-            let mut order = list.clone();
-            let n = order.len().max(1);
-            order.rotate_left(rep % n);
-            for server in &order {
-                done += 1;
-                let mut attempt = 0;
-                let r = loop {
-                    attempt += 1;
-                    if !opts.quiet_wait.is_zero() && !wait_quiet(opts.quiet_wait) {
-                        busy_starts += 1;
-                        eprintln!("suite: the machine is busy; running anyway");
-                    }
-                    let r = run_one(&opts, server, cfg, &loadgen);
-                    match &r {
-                        Ok(x) if x.other_cpus.unwrap_or(0.0) > DISTURBED && attempt < TRIES => {
-                            retried += 1;
-                            eprintln!(
-                                "suite: other work took {:.2} CPUs during the run: again",
-                                x.other_cpus.unwrap_or(0.0)
-                            );
-                        }
-                        _ => break r,
-                    }
-                };
-                match &r {
-                    Ok(r) => eprintln!(
-                        "[{done}/{runs_total}] {} {} #{}: {:.0} msgs/s, server {}/msg (user {}), p99 {}",
-                        cfg.short(),
-                        server.key,
-                        rep + 1,
-                        r.msgs_per_sec,
-                        r.server_cpu_ns.map_or("NA".into(), fmt_ns),
-                        r.server_user_ns.map_or("NA".into(), fmt_ns),
-                        fmt_ns(r.p99_us * 1e3)
-                    ),
-                    Err(e) => eprintln!(
-                        "[{done}/{runs_total}] {} {} #{}: FAILED: {e}",
-                        cfg.short(),
-                        server.key,
-                        rep + 1
-                    ),
-                }
-                let entry = results.entry((ci, server.key)).or_default();
-                match r {
-                    Ok(r) => entry.ok.push(r),
-                    Err(e) => entry.failures.push(e),
-                }
-            }
-        }
+        m.rounds(
+            ci,
+            cfg,
+            &list,
+            opts.repeats,
+            (opts.warmup, opts.secs),
+            "",
+            &mut results,
+        );
     }
     eprintln!("suite: echo runs took {:.0?}", started.elapsed());
+
+    // Target rounds: corio and the peers of its targets only, many short
+    // rounds, so that the paired ratios the verdicts use are many.
+    let mut target_results: HashMap<(usize, &'static str), Runs> = HashMap::new();
+    let targets: Vec<(usize, Vec<Server>)> = TARGET_CONFIGS
+        .iter()
+        .filter_map(|&(conns, size, threads, peers)| {
+            let ci = configs.iter().position(|c| {
+                *c == Config {
+                    conns,
+                    size,
+                    threads,
+                }
+            })?;
+            let list: Vec<Server> = servers
+                .iter()
+                .filter(|s| s.key == "corio" || peers.contains(&s.key))
+                .cloned()
+                .collect();
+            (list.len() > 1 && list[0].key == "corio").then_some((ci, list))
+        })
+        .collect();
+    if opts.target_rounds > 0 && !targets.is_empty() {
+        let started = Instant::now();
+        m.done = 0;
+        m.total = targets.iter().map(|(_, l)| l.len()).sum::<usize>() * opts.target_rounds;
+        eprintln!(
+            "suite: target rounds: {} runs of {:.2} s + start-up",
+            m.total,
+            TARGET_WARMUP + opts.target_secs
+        );
+        for (ci, list) in &targets {
+            m.rounds(
+                *ci,
+                &configs[*ci],
+                list,
+                opts.target_rounds,
+                (TARGET_WARMUP, opts.target_secs),
+                "target ",
+                &mut target_results,
+            );
+        }
+        eprintln!("suite: target rounds took {:.0?}", started.elapsed());
+    }
+    let (busy_starts, retried) = (m.busy_starts, m.retried);
 
     let mut idle_results = Vec::new();
     if let Some(n) = opts.idle_conns {
@@ -225,6 +242,7 @@ fn main() {
         servers: &servers,
         configs: &configs,
         results: &results,
+        target_results: &target_results,
         idle: &idle_results,
         missing: &missing,
         root: &root,
@@ -321,6 +339,98 @@ fn configs() -> Vec<Config> {
         threads: 2,
     });
     v
+}
+
+/// Runs servers and keeps count: the retry rule for disturbed runs and the
+/// progress lines.
+struct Measurer<'a> {
+    opts: &'a Opts,
+    loadgen: &'a Path,
+    /// Runs done and planned in this phase (progress lines).
+    done: usize,
+    total: usize,
+    /// Runs that started although the machine was not idle.
+    busy_starts: usize,
+    /// Runs done again because other work disturbed them.
+    retried: usize,
+}
+
+impl Measurer<'_> {
+    /// `rounds` rounds of every server in `list` (the order rotated each
+    /// round) in configuration `ci`, into `results`.
+    #[allow(clippy::too_many_arguments)]
+    fn rounds(
+        &mut self,
+        ci: usize,
+        cfg: &Config,
+        list: &[Server],
+        rounds: usize,
+        window: (f64, f64),
+        phase: &str,
+        results: &mut HashMap<(usize, &'static str), Runs>,
+    ) {
+        for rep in 0..rounds {
+            let mut order = list.to_vec();
+            let n = order.len().max(1);
+            order.rotate_left(rep % n);
+            for server in &order {
+                self.done += 1;
+                let r = self.measure(server, cfg, window);
+                let at = format!(
+                    "[{phase}{}/{}] {} {} #{}",
+                    self.done,
+                    self.total,
+                    cfg.short(),
+                    server.key,
+                    rep + 1
+                );
+                match &r {
+                    Ok(r) => eprintln!(
+                        "{at}: {:.0} msgs/s, server {}/msg (user {}), p99 {}",
+                        r.msgs_per_sec,
+                        r.server_cpu_ns.map_or("NA".into(), fmt_ns),
+                        r.server_user_ns.map_or("NA".into(), fmt_ns),
+                        fmt_ns(r.p99_us * 1e3)
+                    ),
+                    Err(e) => eprintln!("{at}: FAILED: {e}"),
+                }
+                let entry = results.entry((ci, server.key)).or_default();
+                match r {
+                    Ok(r) => entry.ok.push(r),
+                    Err(e) => entry.failures.push(e),
+                }
+            }
+        }
+    }
+
+    /// One run, done again (up to [`TRIES`] times) while other work
+    /// disturbed it.
+    fn measure(
+        &mut self,
+        server: &Server,
+        cfg: &Config,
+        window: (f64, f64),
+    ) -> Result<RunResult, String> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if !self.opts.quiet_wait.is_zero() && !wait_quiet(self.opts.quiet_wait) {
+                self.busy_starts += 1;
+                eprintln!("suite: the machine is busy; running anyway");
+            }
+            let r = run_one(self.opts, server, cfg, self.loadgen, window);
+            match &r {
+                Ok(x) if x.other_cpus.unwrap_or(0.0) > DISTURBED && attempt < TRIES => {
+                    self.retried += 1;
+                    eprintln!(
+                        "suite: other work took {:.2} CPUs during the run: again",
+                        x.other_cpus.unwrap_or(0.0)
+                    );
+                }
+                _ => return r,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -151,6 +151,7 @@ pub(crate) struct IdleResult {
 }
 
 /// Options of this run.
+#[derive(Clone)]
 pub(crate) struct Opts {
     /// `--quick` was given (shown in the report).
     pub(crate) quick: bool,
@@ -160,6 +161,12 @@ pub(crate) struct Opts {
     pub(crate) secs: f64,
     /// Unmeasured seconds before them.
     pub(crate) warmup: f64,
+    /// Extra rounds, after the sweep, of corio and the peers its targets
+    /// compare with, in each target configuration (0: none; the verdicts
+    /// then use the sweep's rounds).
+    pub(crate) target_rounds: usize,
+    /// Measured seconds per run of those rounds.
+    pub(crate) target_secs: f64,
     /// Connections of the idle-memory runs; `None` skips them.
     pub(crate) idle_conns: Option<u64>,
     /// Whether to run the micro-benchmark binaries.
@@ -184,3 +191,14 @@ pub(crate) fn servers_for(servers: &[Server], cfg: &Config) -> Vec<Server> {
     };
     servers.iter().filter(|s| s.key != skip).cloned().collect()
 }
+
+/// The target configurations of issue 8 and the peers corio is compared
+/// with in each: `(conns, size, threads, peers)`.
+pub(crate) const TARGET_CONFIGS: [(usize, usize, usize, &[&str]); 3] = [
+    (100, 64, 1, &["epoll", "tokio-ct"]),
+    (1000, 64, 1, &["epoll", "tokio-ct"]),
+    (100, 64, 2, &["tokio-mt"]),
+];
+
+/// Warm-up of a run in the target rounds (as `--quick`'s).
+pub(crate) const TARGET_WARMUP: f64 = 0.25;

@@ -52,12 +52,14 @@ pub(crate) fn cpu_sets(opts: &Opts, cfg: &Config) -> (Option<String>, Option<Str
     }
 }
 
-/// One fresh server, one loadgen run against it.
+/// One fresh server, one loadgen run against it: `window.0` seconds of
+/// warm-up, then `window.1` measured seconds.
 pub(crate) fn run_one(
     opts: &Opts,
     server: &Server,
     cfg: &Config,
     loadgen: &Path,
+    (warmup, secs): (f64, f64),
 ) -> Result<RunResult, String> {
     let addr = free_addr().map_err(|e| format!("no free port: {e}"))?;
     let (server_cpus, client_cpus) = cpu_sets(opts, cfg);
@@ -76,11 +78,11 @@ pub(crate) fn run_one(
         cmd.args(["--addr", &addr.to_string()])
             .args(["--conns", &cfg.conns.to_string()])
             .args(["--size", &cfg.size.to_string()])
-            .args(["--secs", &opts.secs.to_string()])
-            .args(["--warmup", &opts.warmup.to_string()])
+            .args(["--secs", &secs.to_string()])
+            .args(["--warmup", &warmup.to_string()])
             .args(["--threads", &cfg.threads.to_string()])
             .args(["--server-pid", &child.id().to_string()]);
-        let limit = Duration::from_secs_f64(opts.warmup + opts.secs + 60.0);
+        let limit = Duration::from_secs_f64(warmup + secs + 60.0);
         let out = output_within(cmd, limit)?;
         let line = out
             .lines()
