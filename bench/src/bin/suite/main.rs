@@ -52,8 +52,8 @@ usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
              [--servers corio,epoll,tokio-ct,tokio-mt,may,go,std]
              [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
              [--corio target/release/examples/echo] [--out BENCHMARKS.md]
---quick: 5 repeats of 1 s after 0.25 s warm-up, 10 target rounds (about 7
-minutes on 2 CPUs). After the sweep, --target-rounds rounds of corio and the
+--quick: 5 repeats of 1 s after 0.25 s warm-up, 10 target rounds (about 9
+minutes on 2 CPUs; the full run about 21). After the sweep, --target-rounds rounds of corio and the
 peers of its targets only (1 s runs after 0.25 s of warm-up) give the paired
 ratios the target verdicts use; 0 leaves the verdicts to the sweep's rounds.
 The two-thread configuration runs server and client on the union of both
