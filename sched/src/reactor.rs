@@ -56,9 +56,9 @@ struct FdEntry {
 
 const _: () = assert!(std::mem::size_of::<FdEntry>() == 64);
 
-/// Waiters of one fd beyond the inline first reader and writer. Entries
-/// whose task already woke for another reason (stale seq) are pruned on
-/// the next push or event.
+/// Waiters of one fd beyond the inline first reader and writer, oldest
+/// first. Entries whose task already woke for another reason (stale seq)
+/// are pruned on the next push or event.
 #[derive(Default)]
 struct MoreWaiters {
     readers: Vec<Waiter>,
@@ -66,25 +66,48 @@ struct MoreWaiters {
 }
 
 impl FdEntry {
-    /// Adds a waiter for reading (`write == false`) or writing. A stale
-    /// inline waiter is replaced; a live one sends the new waiter to the
-    /// overflow lists.
+    /// Adds a waiter for reading (`write == false`) or writing, behind the
+    /// live ones (first come, first woken). The inline slot holds the
+    /// oldest live waiter: a stale one there is replaced by the oldest
+    /// live overflow waiter if there is one (the overflow list is pruned
+    /// then), else by the newcomer.
     fn push(&mut self, write: bool, waiter: Waiter) {
-        let slot = if write {
-            &mut self.writer
+        let (slot, more) = if write {
+            (
+                &mut self.writer,
+                self.more.as_deref_mut().map(|m| &mut m.writers),
+            )
         } else {
-            &mut self.reader
+            (
+                &mut self.reader,
+                self.more.as_deref_mut().map(|m| &mut m.readers),
+            )
         };
-        match slot {
-            Some(w) if is_live(w) => {
-                let more = self.more.get_or_insert_with(Box::default);
-                let list = if write {
-                    &mut more.writers
-                } else {
-                    &mut more.readers
-                };
+        if slot.as_ref().is_some_and(is_live) {
+            let list = match more {
+                Some(list) => list,
+                None => {
+                    let more = self.more.insert(Box::default());
+                    if write {
+                        &mut more.writers
+                    } else {
+                        &mut more.readers
+                    }
+                }
+            };
+            list.retain(is_live);
+            list.push(waiter);
+            return;
+        }
+        match more {
+            Some(list) if !list.is_empty() => {
                 list.retain(is_live);
-                list.push(waiter);
+                if list.is_empty() {
+                    *slot = Some(waiter);
+                } else {
+                    *slot = Some(list.remove(0));
+                    list.push(waiter);
+                }
             }
             _ => *slot = Some(waiter),
         }

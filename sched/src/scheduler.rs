@@ -588,7 +588,9 @@ impl Scheduler {
         for (i, (task, seq)) in buf.drain(..).enumerate() {
             self.wake(&task, seq, Wake::Notified);
             // The run loop prefetches PREFETCH_AHEAD tasks ahead; the first
-            // ones have no task that far before them.
+            // ones woken have no task that far before them (when the queue
+            // was empty; `i` also counts stale and repeated entries, which
+            // only makes the count approximate).
             if i < PREFETCH_AHEAD {
                 prefetch_task(&task, task.sp_hint.get());
             }
@@ -835,7 +837,7 @@ fn stack_pointer() -> usize {
 }
 
 /// How many tasks ahead of the one it resumes the run loop prefetches a
-/// task's record and stack top. Far enough that the lines arrive before
+/// task's record and stack top (x86-64). Far enough that the lines arrive before
 /// the task runs (each task runs for a microsecond or more of syscalls),
 /// near enough that the kernel work in between does not evict them again.
 const PREFETCH_AHEAD: usize = 8;
@@ -867,7 +869,8 @@ impl Ready {
 /// Prefetches the hot part of `task` ([`crate::task::HOT_END`] bytes from
 /// the start of its `Rc` allocation) and, if it ever suspended, the lines
 /// around its stack top `sp` (the frames of its switch lie just below, the
-/// frames it returns through afterwards just above).
+/// frames it returns through afterwards just above). x86-64 only; a no-op
+/// elsewhere (where `stack_pointer` also gives no hint).
 #[inline(always)]
 fn prefetch_task(task: &Rc<Task>, sp: usize) {
     #[cfg(target_arch = "x86_64")]
@@ -877,7 +880,8 @@ fn prefetch_task(task: &Rc<Task>, sp: usize) {
         let rc_start = (Rc::as_ptr(task) as usize).wrapping_sub(2 * std::mem::size_of::<usize>());
         let first = rc_start & !63;
         let mut line = first;
-        while line < rc_start + crate::task::HOT_END {
+        let hot = crate::task::HOT_END.min(crate::task::HOT_PREFETCH_MAX);
+        while line < rc_start + hot {
             // SAFETY: SSE is part of the x86_64 baseline, and a prefetch
             // never faults or changes memory, whatever the address.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
@@ -888,9 +892,12 @@ fn prefetch_task(task: &Rc<Task>, sp: usize) {
         }
         // The frames the task returns through lie above `sp` (in the echo
         // server, 720 bytes up to the stack's top), its switch pushes a
-        // few registers below. Stay inside `sp`'s page: the page above may
-        // be the next stack's guard page, and a prefetch into an unmapped
-        // page costs a full page walk that fails, every time.
+        // few registers below: from one line below `sp` up to the end of
+        // `sp`'s page at most. The page above may be the next stack's
+        // guard page, and a prefetch into an unmapped page costs a full
+        // page walk that fails, every time. (The line below is in the
+        // page below when `sp` is in its page's first line: still this
+        // stack, which is mapped.)
         let mut line = (sp & !63).wrapping_sub(64);
         let end = (line + 16 * 64).min((sp & !4095) + 4096);
         while line < end {
