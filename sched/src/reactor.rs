@@ -25,16 +25,20 @@ use crate::task::{State, Task};
 /// A task waiting on an fd, with the park it belongs to.
 pub(crate) type Waiter = (Rc<Task>, u32);
 
+/// Index of the readers in [`FdEntry::first`] and [`MoreWaiters::lists`].
+const READERS: usize = 0;
+/// Index of the writers.
+const WRITERS: usize = 1;
+
 /// One fd's registration and waiters: one cache line (the reactor touches
 /// an fd's entry at every wait and every event, for thousands of fds).
 #[derive(Default)]
 #[repr(align(64))]
 struct FdEntry {
-    /// The first task waiting for readability (nearly always the only one:
-    /// inline, so the common wait allocates and touches nothing more).
-    reader: Option<Waiter>,
-    /// The first task waiting for writability.
-    writer: Option<Waiter>,
+    /// The oldest live task waiting for readability ([`READERS`]) and for
+    /// writability ([`WRITERS`]): nearly always the only one, inline, so
+    /// the common wait allocates and touches nothing more.
+    first: [Option<Waiter>; 2],
     /// Further waiters (several coroutines accepting on one listener, or
     /// reading and writing one fd in more than one coroutine each);
     /// allocated at the first such wait and kept.
@@ -57,81 +61,43 @@ struct FdEntry {
 const _: () = assert!(std::mem::size_of::<FdEntry>() == 64);
 
 /// Waiters of one fd beyond the inline first reader and writer, oldest
-/// first. Entries whose task already woke for another reason (stale seq)
-/// are pruned on the next push or event.
+/// first, indexed like [`FdEntry::first`]. Entries whose task already woke
+/// for another reason (stale seq) are pruned on the next push or event.
 #[derive(Default)]
 struct MoreWaiters {
-    readers: Vec<Waiter>,
-    writers: Vec<Waiter>,
+    lists: [Vec<Waiter>; 2],
 }
 
 impl FdEntry {
-    /// Adds a waiter for reading (`write == false`) or writing, behind the
-    /// live ones (first come, first woken). The inline slot holds the
+    /// Adds a waiter to side `side` ([`READERS`] or [`WRITERS`]), behind
+    /// the live ones (first come, first woken). The inline slot holds the
     /// oldest live waiter: a stale one there is replaced by the oldest
-    /// live overflow waiter if there is one (the overflow list is pruned
-    /// then), else by the newcomer.
-    fn push(&mut self, write: bool, waiter: Waiter) {
-        let (slot, more) = if write {
-            (
-                &mut self.writer,
-                self.more.as_deref_mut().map(|m| &mut m.writers),
-            )
-        } else {
-            (
-                &mut self.reader,
-                self.more.as_deref_mut().map(|m| &mut m.readers),
-            )
-        };
-        if slot.as_ref().is_some_and(is_live) {
-            let list = match more {
-                Some(list) => list,
-                None => {
-                    let more = self.more.insert(Box::default());
-                    if write {
-                        &mut more.writers
-                    } else {
-                        &mut more.readers
-                    }
-                }
-            };
-            list.retain(is_live);
-            list.push(waiter);
+    /// live overflow waiter if there is one, else by the newcomer.
+    fn push(&mut self, side: usize, waiter: Waiter) {
+        if let Some(more) = &mut self.more {
+            more.lists[side].retain(is_live);
+        }
+        let first_live = self.first[side].as_ref().is_some_and(is_live);
+        let queued = self
+            .more
+            .as_ref()
+            .is_some_and(|m| !m.lists[side].is_empty());
+        if !first_live && !queued {
+            self.first[side] = Some(waiter);
             return;
         }
-        match more {
-            Some(list) if !list.is_empty() => {
-                list.retain(is_live);
-                if list.is_empty() {
-                    *slot = Some(waiter);
-                } else {
-                    *slot = Some(list.remove(0));
-                    list.push(waiter);
-                }
-            }
-            _ => *slot = Some(waiter),
+        let list = &mut self.more.get_or_insert_with(Box::default).lists[side];
+        list.push(waiter);
+        if !first_live {
+            self.first[side] = Some(list.remove(0));
         }
     }
 
-    /// Moves the live readers (`write == false`) or writers to `out`.
-    fn take(&mut self, write: bool, out: &mut Vec<Waiter>) {
-        let slot = if write {
-            &mut self.writer
-        } else {
-            &mut self.reader
-        };
-        if let Some(w) = slot.take() {
-            if is_live(&w) {
-                out.push(w);
-            }
-        }
+    /// Moves the live waiters of side `side` to `out`, oldest first.
+    fn take(&mut self, side: usize, out: &mut Vec<Waiter>) {
+        out.extend(self.first[side].take().filter(is_live));
         if let Some(more) = &mut self.more {
-            let list = if write {
-                &mut more.writers
-            } else {
-                &mut more.readers
-            };
-            out.extend(list.drain(..).filter(is_live));
+            out.extend(more.lists[side].drain(..).filter(is_live));
         }
     }
 }
@@ -199,10 +165,10 @@ impl Reactor {
         }
         let entry = &mut self.fds[idx];
         if read && write {
-            entry.push(false, waiter.clone());
-            entry.push(true, waiter);
+            entry.push(READERS, waiter.clone());
+            entry.push(WRITERS, waiter);
         } else {
-            entry.push(write, waiter);
+            entry.push(if write { WRITERS } else { READERS }, waiter);
         }
         Ok(Prepared::Wait)
     }
@@ -248,11 +214,11 @@ impl Reactor {
         }
         if events & (EV_READ | EV_ERROR) != 0 {
             entry.ready |= READY_READ;
-            entry.take(false, out);
+            entry.take(READERS, out);
         }
         if events & (EV_WRITE | EV_ERROR) != 0 {
             entry.ready |= READY_WRITE;
-            entry.take(true, out);
+            entry.take(WRITERS, out);
         }
     }
 
@@ -334,15 +300,14 @@ impl Reactor {
             entry.registered = false;
         }
         entry.generation = entry.generation.wrapping_add(1);
-        entry.take(false, out);
-        entry.take(true, out);
+        entry.take(READERS, out);
+        entry.take(WRITERS, out);
     }
 
     /// Drops every waiter (scheduler teardown).
     pub(crate) fn clear_waiters(&mut self) {
         for entry in &mut self.fds {
-            entry.reader = None;
-            entry.writer = None;
+            entry.first = [None, None];
             entry.more = None;
         }
     }

@@ -873,41 +873,41 @@ impl Ready {
 /// elsewhere (where `stack_pointer` also gives no hint).
 #[inline(always)]
 fn prefetch_task(task: &Rc<Task>, sp: usize) {
+    // The value follows the strong and weak counts.
+    let rc_start = (Rc::as_ptr(task) as usize).wrapping_sub(2 * std::mem::size_of::<usize>());
+    let hot = crate::task::HOT_END.min(crate::task::HOT_PREFETCH_MAX);
+    prefetch_lines(rc_start, rc_start + hot);
+    if sp == 0 {
+        return; // never suspended yet
+    }
+    // The frames the task returns through lie above `sp` (in the echo
+    // server, 720 bytes up to the stack's top), its switch pushes a few
+    // registers below: from one line below `sp` up to the end of `sp`'s
+    // page at most. The page above may be the next stack's guard page, and
+    // a prefetch into an unmapped page costs a full page walk that fails,
+    // every time. (The line below is in the page below when `sp` is in its
+    // page's first line: still this stack, which is mapped.)
+    let start = (sp & !63).wrapping_sub(64);
+    prefetch_lines(start, (start + 16 * 64).min((sp & !4095) + 4096));
+}
+
+/// Prefetches every cache line that holds a byte of `[start, end)`. Only
+/// addresses are formed, nothing is read: any range is harmless.
+#[inline(always)]
+fn prefetch_lines(start: usize, end: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        // The value follows the strong and weak counts.
-        let rc_start = (Rc::as_ptr(task) as usize).wrapping_sub(2 * std::mem::size_of::<usize>());
-        let first = rc_start & !63;
-        let mut line = first;
-        let hot = crate::task::HOT_END.min(crate::task::HOT_PREFETCH_MAX);
-        while line < rc_start + hot {
+        let mut line = start & !63;
+        while line < end {
             // SAFETY: SSE is part of the x86_64 baseline, and a prefetch
             // never faults or changes memory, whatever the address.
             unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
             line += 64;
         }
-        if sp == 0 {
-            return; // never suspended yet
-        }
-        // The frames the task returns through lie above `sp` (in the echo
-        // server, 720 bytes up to the stack's top), its switch pushes a
-        // few registers below: from one line below `sp` up to the end of
-        // `sp`'s page at most. The page above may be the next stack's
-        // guard page, and a prefetch into an unmapped page costs a full
-        // page walk that fails, every time. (The line below is in the
-        // page below when `sp` is in its page's first line: still this
-        // stack, which is mapped.)
-        let mut line = (sp & !63).wrapping_sub(64);
-        let end = (line + 16 * 64).min((sp & !4095) + 4096);
-        while line < end {
-            // SAFETY: as above.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
-            line += 64;
-        }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (task, sp);
+    let _ = (start, end);
 }
 
 /// Milliseconds from `now` until `deadline`, rounded up so that a timer never
