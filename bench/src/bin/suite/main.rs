@@ -34,7 +34,9 @@ use std::time::{Duration, Instant};
 use corio_bench::echo::args::Args;
 use corio_bench::fmt_ns;
 
-use model::{Config, Opts, RunResult, Runs, Server, TARGET_CONFIGS, TARGET_WARMUP, servers_for};
+use model::{
+    Config, Opts, RunResult, Runs, Server, TARGET_CONFIGS, TARGET_WARMUP, config_index, servers_for,
+};
 use report::{Report, write_outputs};
 use run::{run_idle, run_one, taskset_works, wait_quiet};
 
@@ -186,13 +188,7 @@ fn main() {
     let targets: Vec<(usize, Vec<Server>)> = TARGET_CONFIGS
         .iter()
         .filter_map(|&(conns, size, threads, peers)| {
-            let ci = configs.iter().position(|c| {
-                *c == Config {
-                    conns,
-                    size,
-                    threads,
-                }
-            })?;
+            let ci = config_index(&configs, conns, size, threads)?;
             let list: Vec<Server> = servers
                 .iter()
                 .filter(|s| s.key == "corio" || peers.contains(&s.key))

@@ -151,7 +151,6 @@ pub(crate) struct IdleResult {
 }
 
 /// Options of this run.
-#[derive(Clone)]
 pub(crate) struct Opts {
     /// `--quick` was given (shown in the report).
     pub(crate) quick: bool,
@@ -190,6 +189,21 @@ pub(crate) fn servers_for(servers: &[Server], cfg: &Config) -> Vec<Server> {
         "tokio-mt"
     };
     servers.iter().filter(|s| s.key != skip).cloned().collect()
+}
+
+/// Index in `configs` of the configuration with these parameters.
+pub(crate) fn config_index(
+    configs: &[Config],
+    conns: usize,
+    size: usize,
+    threads: usize,
+) -> Option<usize> {
+    let want = Config {
+        conns,
+        size,
+        threads,
+    };
+    configs.iter().position(|c| *c == want)
 }
 
 /// The target configurations of issue 8 and the peers corio is compared

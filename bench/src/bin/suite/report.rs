@@ -66,13 +66,7 @@ impl Report<'_> {
 
     /// Index of the configuration with these parameters.
     pub(crate) fn config_index(&self, conns: usize, size: usize, threads: usize) -> Option<usize> {
-        self.configs.iter().position(|c| {
-            *c == Config {
-                conns,
-                size,
-                threads,
-            }
-        })
+        crate::model::config_index(self.configs, conns, size, threads)
     }
 }
 
@@ -531,16 +525,6 @@ fn round_ratios(
         .map(|(x, y)| Some(value(x)? / value(y)?))
         .collect::<Option<Vec<f64>>>()?;
     Some(Sample::from_runs(ratios))
-}
-
-/// Median of the per-round ratios ([`round_ratios`]).
-#[cfg(test)]
-fn median_ratio(
-    a: &[RunResult],
-    b: &[RunResult],
-    value: fn(&RunResult) -> Option<f64>,
-) -> Option<f64> {
-    round_ratios(a, b, value).map(|s| s.median)
 }
 
 /// The first and third quartile of `runs` (linear interpolation).
@@ -1013,22 +997,24 @@ mod tests {
     }
 
     #[test]
-    fn median_ratio_pairs_runs_by_round() {
+    fn round_ratios_pair_runs_by_round() {
         // Round by round corio is 0.9x, 1.2x and 0.8x the peer, although
         // the ratio of the medians (200 / 250) is 0.8x.
         let a = [run(90.0, None), run(360.0, None), run(200.0, None)];
         let b = [run(100.0, None), run(300.0, None), run(250.0, None)];
-        let ratio = median_ratio(&a, &b, |x| Some(x.msgs_per_sec)).unwrap();
+        let ratio = round_ratios(&a, &b, |x| Some(x.msgs_per_sec))
+            .unwrap()
+            .median;
         assert!((ratio - 0.9).abs() < 1e-12, "{ratio}");
     }
 
     #[test]
-    fn median_ratio_needs_every_round_on_both_sides() {
+    fn round_ratios_need_every_round_on_both_sides() {
         let a = [run(1.0, Some(5.0)), run(1.0, Some(6.0))];
         let b = [run(1.0, Some(5.0))];
-        assert_eq!(median_ratio(&a, &b, |x| x.server_cpu_ns), None);
+        assert!(round_ratios(&a, &b, |x| x.server_cpu_ns).is_none());
         let b = [run(1.0, Some(5.0)), run(1.0, None)];
-        assert_eq!(median_ratio(&a, &b, |x| x.server_cpu_ns), None);
-        assert_eq!(median_ratio(&[], &[], |x| x.server_cpu_ns), None);
+        assert!(round_ratios(&a, &b, |x| x.server_cpu_ns).is_none());
+        assert!(round_ratios(&[], &[], |x| x.server_cpu_ns).is_none());
     }
 }
