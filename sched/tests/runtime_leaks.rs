@@ -1,10 +1,26 @@
 //! Shutdown leaks no threads and no fds. Runs without the test harness so
 //! that no other test's threads or fds are counted.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 fn count(dir: &str) -> usize {
     std::fs::read_dir(dir).unwrap().count()
+}
+
+/// Entries of `dir` once they are back to `want`, or after 5 s whatever
+/// they are. A joined thread can still be listed in /proc/self/task for a
+/// moment: `pthread_join` returns when the kernel clears the thread's tid,
+/// which happens before the exiting task is unhashed. A leaked thread never
+/// leaves; an exiting one leaves within microseconds.
+fn settled_count(dir: &str, want: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let n = count(dir);
+        if n == want || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 fn main() {
@@ -31,8 +47,8 @@ fn main() {
         });
         assert_eq!(sum, 3);
     }
-    let threads_after = count("/proc/self/task");
-    let fds_after = count("/proc/self/fd");
+    let threads_after = settled_count("/proc/self/task", threads_before);
+    let fds_after = settled_count("/proc/self/fd", fds_before);
     assert_eq!(threads_after, threads_before, "threads leaked");
     assert_eq!(fds_after, fds_before, "fds leaked");
     println!(
