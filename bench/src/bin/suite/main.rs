@@ -35,7 +35,7 @@ use corio_bench::echo::args::Args;
 use corio_bench::fmt_ns;
 
 use model::{
-    Config, Opts, RunResult, Runs, Server, TARGET_CONFIGS, TARGET_WARMUP, config_index, servers_for,
+    Config, Opts, RunResult, Runs, Server, TARGET_WARMUP, config_index, servers_for, target_configs,
 };
 use report::{Report, write_outputs};
 use run::{run_idle, run_one, taskset_works, wait_quiet};
@@ -185,9 +185,9 @@ fn main() {
     // Target rounds: corio and the peers of its targets only, many short
     // rounds, so that the paired ratios the verdicts use are many.
     let mut target_results: HashMap<(usize, &'static str), Runs> = HashMap::new();
-    let targets: Vec<(usize, Vec<Server>)> = TARGET_CONFIGS
-        .iter()
-        .filter_map(|&(conns, size, threads, peers)| {
+    let targets: Vec<(usize, Vec<Server>)> = target_configs()
+        .into_iter()
+        .filter_map(|((conns, size, threads), peers)| {
             let ci = config_index(&configs, conns, size, threads)?;
             let list: Vec<Server> = servers
                 .iter()

@@ -206,13 +206,194 @@ pub(crate) fn config_index(
     configs.iter().position(|c| *c == want)
 }
 
-/// The target configurations of issue 8 and the peers corio is compared
-/// with in each: `(conns, size, threads, peers)`.
-pub(crate) const TARGET_CONFIGS: [(usize, usize, usize, &[&str]); 3] = [
-    (100, 64, 1, &["epoll", "tokio-ct"]),
-    (1000, 64, 1, &["epoll", "tokio-ct"]),
-    (100, 64, 2, &["tokio-mt"]),
+/// What an echo target compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Metric {
+    /// Server CPU per message: corio's ≤ `bound` × the peer's.
+    Cpu,
+    /// Messages per second: corio's ≥ `bound` × the peer's.
+    Msgs,
+    /// p99 latency: corio's ≤ `bound` × the peer's.
+    P99,
+}
+
+impl Metric {
+    /// The figure of one run (p99 in µs).
+    pub(crate) fn of_run(self) -> fn(&RunResult) -> Option<f64> {
+        match self {
+            Metric::Cpu => |x| x.server_cpu_ns,
+            Metric::Msgs => |x| Some(x.msgs_per_sec),
+            Metric::P99 => |x| Some(x.p99_us),
+        }
+    }
+
+    /// The median of a server's runs (p99 in ns, to show as a duration).
+    pub(crate) fn median(self, s: &Summary) -> Option<f64> {
+        match self {
+            Metric::Cpu => s.cpu.as_ref().map(|c| c.median),
+            Metric::Msgs => Some(s.msgs.median),
+            Metric::P99 => Some(s.p99.median * 1e3),
+        }
+    }
+}
+
+/// One echo target of issue 8: corio's figure over the peer's in one
+/// configuration, against a bound.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Target {
+    pub(crate) conns: usize,
+    pub(crate) size: usize,
+    pub(crate) threads: usize,
+    /// The peer's server key.
+    pub(crate) peer: &'static str,
+    /// The peer as the target's sentence names it.
+    pub(crate) peer_name: &'static str,
+    pub(crate) metric: Metric,
+    pub(crate) bound: f64,
+}
+
+impl Target {
+    const fn new(
+        (conns, size, threads): (usize, usize, usize),
+        (peer, peer_name): (&'static str, &'static str),
+        metric: Metric,
+        bound: f64,
+    ) -> Target {
+        Target {
+            conns,
+            size,
+            threads,
+            peer,
+            peer_name,
+            metric,
+            bound,
+        }
+    }
+
+    /// Whether corio's figure over the peer's meets the bound.
+    pub(crate) fn met(&self, ratio: f64) -> bool {
+        match self.metric {
+            Metric::Cpu | Metric::P99 => ratio <= self.bound,
+            Metric::Msgs => ratio >= self.bound,
+        }
+    }
+
+    /// The target as a sentence, e.g. `100 conns × 64 B, 1 thread: corio
+    /// server CPU/msg ≤ 1.05× epoll loop`.
+    pub(crate) fn describe(&self) -> String {
+        let threads = match self.threads {
+            1 => "1 thread".to_string(),
+            t => format!("{t} threads (server and client on the same {t} CPUs)"),
+        };
+        let bound = if self.bound == 1.0 {
+            String::new()
+        } else {
+            format!("{:.2}× ", self.bound)
+        };
+        let claim = match self.metric {
+            Metric::Cpu => format!("server CPU/msg ≤ {:.2}× {}", self.bound, self.peer_name),
+            Metric::Msgs => format!("msgs/s ≥ {bound}{}", self.peer_name),
+            Metric::P99 => format!("p99 ≤ {bound}{} p99", self.peer_name),
+        };
+        format!(
+            "{} conns × {} B, {threads}: corio {claim}",
+            self.conns, self.size
+        )
+    }
+}
+
+const TOKIO_CT: (&str, &str) = ("tokio-ct", "tokio current-thread");
+const EPOLL: (&str, &str) = ("epoll", "epoll loop");
+const TOKIO_MT: (&str, &str) = ("tokio-mt", "tokio multi-thread");
+
+/// The echo targets of issue 8, in the order of the targets table.
+pub(crate) const TARGETS: [Target; 8] = [
+    Target::new((100, 64, 1), TOKIO_CT, Metric::Cpu, 1.0),
+    Target::new((100, 64, 1), EPOLL, Metric::Cpu, 1.05),
+    Target::new((100, 64, 1), TOKIO_CT, Metric::Msgs, 1.0),
+    Target::new((1000, 64, 1), TOKIO_CT, Metric::Cpu, 1.0),
+    Target::new((1000, 64, 1), EPOLL, Metric::Cpu, 1.05),
+    Target::new((1000, 64, 1), TOKIO_CT, Metric::Msgs, 1.0),
+    Target::new((1000, 64, 1), TOKIO_CT, Metric::P99, 1.0),
+    Target::new((100, 64, 2), TOKIO_MT, Metric::Msgs, 1.0),
 ];
+
+/// A configuration that has targets, `(conns, size, threads)`, with the
+/// peers its targets name.
+pub(crate) type TargetConfig = ((usize, usize, usize), Vec<&'static str>);
+
+/// The configurations that have targets, each with the peers its targets
+/// name (in first-named order).
+pub(crate) fn target_configs() -> Vec<TargetConfig> {
+    let mut out: Vec<TargetConfig> = Vec::new();
+    for t in &TARGETS {
+        let config = (t.conns, t.size, t.threads);
+        let i = match out.iter().position(|(c, _)| *c == config) {
+            Some(i) => i,
+            None => {
+                out.push((config, Vec::new()));
+                out.len() - 1
+            }
+        };
+        if !out[i].1.contains(&t.peer) {
+            out[i].1.push(t.peer);
+        }
+    }
+    out
+}
 
 /// Warm-up of a run in the target rounds (as `--quick`'s).
 pub(crate) const TARGET_WARMUP: f64 = 0.25;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The sentences are the targets table's first column, as issue 8
+    /// words them.
+    #[test]
+    fn targets_read_as_the_issue_words_them() {
+        let got: Vec<String> = TARGETS.iter().map(Target::describe).collect();
+        assert_eq!(
+            got,
+            [
+                "100 conns × 64 B, 1 thread: corio server CPU/msg ≤ 1.00× tokio current-thread",
+                "100 conns × 64 B, 1 thread: corio server CPU/msg ≤ 1.05× epoll loop",
+                "100 conns × 64 B, 1 thread: corio msgs/s ≥ tokio current-thread",
+                "1000 conns × 64 B, 1 thread: corio server CPU/msg ≤ 1.00× tokio current-thread",
+                "1000 conns × 64 B, 1 thread: corio server CPU/msg ≤ 1.05× epoll loop",
+                "1000 conns × 64 B, 1 thread: corio msgs/s ≥ tokio current-thread",
+                "1000 conns × 64 B, 1 thread: corio p99 ≤ tokio current-thread p99",
+                "100 conns × 64 B, 2 threads (server and client on the same 2 CPUs): corio \
+                 msgs/s ≥ tokio multi-thread",
+            ]
+        );
+    }
+
+    /// The target rounds run each target configuration once, with every
+    /// peer its targets name.
+    #[test]
+    fn target_configs_gather_the_peers_of_each_configuration() {
+        assert_eq!(
+            target_configs(),
+            [
+                ((100, 64, 1), vec!["tokio-ct", "epoll"]),
+                ((1000, 64, 1), vec!["tokio-ct", "epoll"]),
+                ((100, 64, 2), vec!["tokio-mt"]),
+            ]
+        );
+    }
+
+    /// CPU and latency bounds are upper bounds, throughput bounds lower
+    /// ones; a ratio equal to the bound meets it.
+    #[test]
+    fn bounds_point_the_right_way() {
+        let [cpu, cpu_epoll, msgs, ..] = TARGETS;
+        assert!(cpu.met(1.0) && !cpu.met(1.001) && cpu.met(0.5));
+        assert!(cpu_epoll.met(1.05) && !cpu_epoll.met(1.051));
+        assert!(msgs.met(1.0) && !msgs.met(0.9974) && msgs.met(1.2));
+        let p99 = TARGETS[6];
+        assert_eq!(p99.metric, Metric::P99);
+        assert!(p99.met(0.93) && !p99.met(1.01));
+    }
+}

@@ -13,7 +13,10 @@ use corio_bench::echo::splice::{Block, has_heading};
 use corio_bench::echo::svg::{self, Panel};
 use corio_bench::{Sample, fmt_ns, fmt_ratio, machine, markdown_table};
 
-use crate::model::{Config, IdleResult, Opts, RunResult, Runs, Server, Summary, servers_for};
+use crate::model::{
+    Config, IdleResult, Metric, Opts, RunResult, Runs, Server, Summary, TARGETS, Target,
+    servers_for,
+};
 use crate::run::{BUF, IDLE_BUF, output_within};
 use crate::{DISTURBED, TRIES};
 
@@ -569,7 +572,7 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
         ]);
     };
     // One target row: the sweep's ratio of the medians `a / b` and paired
-    // ratio, the target rounds' paired ratio, and the verdict `ok` of the
+    // ratio, the target rounds' paired ratio, and the verdict of `t` on the
     // target rounds' ratio (else of the sweep's paired one, else of `a / b`).
     let row = |what: String,
                a: f64,
@@ -577,7 +580,7 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
                paired: Option<Sample>,
                target: Option<Sample>,
                fmt: fn(f64) -> String,
-               ok: fn(f64) -> bool| {
+               t: &Target| {
         let decisive = target
             .as_ref()
             .or(paired.as_ref())
@@ -587,91 +590,27 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
             format!("{} (corio {}, peer {})", fmt_ratio(a / b), fmt(a), fmt(b)),
             paired.map_or("–".into(), |p| fmt_ratio(p.median)),
             target.as_ref().map_or("–".into(), fmt_paired),
-            verdict(ok(decisive)),
+            verdict(t.met(decisive)),
         ]
     };
-    let cpu_of: fn(&RunResult) -> Option<f64> = |x| x.server_cpu_ns;
-    let msgs_of: fn(&RunResult) -> Option<f64> = |x| Some(x.msgs_per_sec);
-    let p99_of: fn(&RunResult) -> Option<f64> = |x| Some(x.p99_us);
-    for conns in [100, 1000] {
-        let Some(ci) = r.config_index(conns, 64, 1) else {
+    for t in &TARGETS {
+        let what = t.describe();
+        let Some(ci) = r.config_index(t.conns, t.size, t.threads) else {
             continue;
         };
-        let c = r.summary(ci, "corio");
-        let t = r.summary(ci, "tokio-ct");
-        let e = r.summary(ci, "epoll");
-        let cpu = |x: &Option<Summary>| x.as_ref().and_then(|x| x.cpu.as_ref()).map(|c| c.median);
-        let pre = format!("{conns} conns × 64 B, 1 thread:");
-        let mut check = |what: String,
-                         a: Option<f64>,
-                         b: Option<f64>,
-                         peer: &str,
-                         value: fn(&RunResult) -> Option<f64>,
-                         fmt: fn(f64) -> String,
-                         ok: fn(f64) -> bool| {
-            match (a, b) {
-                (Some(a), Some(b)) if have_corio && b > 0.0 => {
-                    let paired = paired_ratio(r.results, ci, peer, value);
-                    let target = paired_ratio(r.target_results, ci, peer, value);
-                    rows.push(row(what, a, b, paired, target, fmt, ok));
-                }
-                _ => unmeasured(&mut rows, what),
-            }
+        let fmt = match t.metric {
+            Metric::Msgs => fmt_rate,
+            Metric::Cpu | Metric::P99 => fmt_ns,
         };
-        check(
-            format!("{pre} corio server CPU/msg ≤ 1.00× tokio current-thread"),
-            cpu(&c),
-            cpu(&t),
-            "tokio-ct",
-            cpu_of,
-            fmt_ns,
-            |x| x <= 1.0,
-        );
-        check(
-            format!("{pre} corio server CPU/msg ≤ 1.05× epoll loop"),
-            cpu(&c),
-            cpu(&e),
-            "epoll",
-            cpu_of,
-            fmt_ns,
-            |x| x <= 1.05,
-        );
-        check(
-            format!("{pre} corio msgs/s ≥ tokio current-thread"),
-            c.as_ref().map(|x| x.msgs.median),
-            t.as_ref().map(|x| x.msgs.median),
-            "tokio-ct",
-            msgs_of,
-            fmt_rate,
-            |x| x >= 1.0,
-        );
-        if conns == 1000 {
-            check(
-                format!("{pre} corio p99 ≤ tokio current-thread p99"),
-                c.as_ref().map(|x| x.p99.median * 1e3),
-                t.as_ref().map(|x| x.p99.median * 1e3),
-                "tokio-ct",
-                p99_of,
-                fmt_ns,
-                |x| x <= 1.0,
-            );
-        }
-    }
-    if let Some(ci) = r.config_index(100, 64, 2) {
-        let what = "100 conns × 64 B, 2 threads (server and client on the same 2 CPUs): corio msgs/s ≥ tokio multi-thread".to_string();
-        match (r.summary(ci, "corio"), r.summary(ci, "tokio-mt")) {
-            (Some(c), Some(t)) => {
-                let paired = paired_ratio(r.results, ci, "tokio-mt", msgs_of);
-                let target = paired_ratio(r.target_results, ci, "tokio-mt", msgs_of);
-                rows.push(row(
-                    what,
-                    c.msgs.median,
-                    t.msgs.median,
-                    paired,
-                    target,
-                    fmt_rate,
-                    |x| x >= 1.0,
-                ));
+        let median = |s: Summary| t.metric.median(&s);
+        let value = t.metric.of_run();
+        let a = r.summary(ci, "corio").and_then(median);
+        let b = r.summary(ci, t.peer).and_then(median);
+        match (a, b) {
+            (Some(a), Some(b)) if have_corio && b > 0.0 => {
+                let paired = paired_ratio(r.results, ci, t.peer, value);
+                let target = paired_ratio(r.target_results, ci, t.peer, value);
+                rows.push(row(what, a, b, paired, target, fmt, t));
             }
             _ => unmeasured(&mut rows, what),
         }
