@@ -54,8 +54,9 @@ impl std::ops::BitOr for Interest {
 /// cancelled, `EBADF` when the fd is closed meanwhile, on any thread, through
 /// [`start_close`](crate::start_close) (or is negative), other errors from
 /// `epoll_ctl`.
-// Inlined into the net layer's (cold) wait, so a coroutine parked in `read`
-// has one frame from there to the switch instead of three.
+// An inline hint: the net layer's (cold) wait takes it in (two copies, one
+// under `no_unwind` for the hooks), so a coroutine parked in `read` has one
+// frame from there to the switch instead of three.
 #[inline]
 pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
     if fd < 0 {

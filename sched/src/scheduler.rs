@@ -276,9 +276,9 @@ impl Scheduler {
     /// `arm(task, seq)` registers whatever will wake it (tagged with `seq`)
     /// and returns `Ok(false)` if the wait turned out unnecessary.
     ///
-    /// Always inlined (each caller passes its own closure, so nothing is
-    /// duplicated): a parked coroutine's stack holds one frame fewer, which
-    /// its resume reads back from memory.
+    /// Always inlined (each caller passes its own closure, so there is one
+    /// copy per caller either way): a parked coroutine's stack holds one
+    /// frame fewer, which its resume reads back from memory.
     #[inline(always)]
     pub(crate) fn park(
         &self,

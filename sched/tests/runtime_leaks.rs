@@ -10,8 +10,11 @@ fn count(dir: &str) -> usize {
 /// Entries of `dir` once they are back to `want`, or after 5 s whatever
 /// they are. A joined thread can still be listed in /proc/self/task for a
 /// moment: `pthread_join` returns when the kernel clears the thread's tid,
-/// which happens before the exiting task is unhashed. A leaked thread never
-/// leaves; an exiting one leaves within microseconds.
+/// which it does before it drops the thread's memory map and unhashes the
+/// task (so not even the `VmRSS` line of its status tells it apart at once).
+/// What this catches is a thread still running 5 s after shutdown, i.e. a
+/// worker that was never stopped; one stopped but not joined that exits
+/// within the wait goes unnoticed.
 fn settled_count(dir: &str, want: usize) -> usize {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

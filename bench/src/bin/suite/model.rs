@@ -388,12 +388,21 @@ mod tests {
     /// ones; a ratio equal to the bound meets it.
     #[test]
     fn bounds_point_the_right_way() {
-        let [cpu, cpu_epoll, msgs, ..] = TARGETS;
+        let find = |conns, threads, peer, metric| {
+            *TARGETS
+                .iter()
+                .find(|t| (t.conns, t.threads, t.peer, t.metric) == (conns, threads, peer, metric))
+                .expect("a target")
+        };
+        let cpu = find(100, 1, "tokio-ct", Metric::Cpu);
         assert!(cpu.met(1.0) && !cpu.met(1.001) && cpu.met(0.5));
+        let cpu_epoll = find(1000, 1, "epoll", Metric::Cpu);
         assert!(cpu_epoll.met(1.05) && !cpu_epoll.met(1.051));
+        let msgs = find(100, 1, "tokio-ct", Metric::Msgs);
         assert!(msgs.met(1.0) && !msgs.met(0.9974) && msgs.met(1.2));
-        let p99 = TARGETS[6];
-        assert_eq!(p99.metric, Metric::P99);
+        let p99 = find(1000, 1, "tokio-ct", Metric::P99);
         assert!(p99.met(0.93) && !p99.met(1.01));
+        let mt = find(100, 2, "tokio-mt", Metric::Msgs);
+        assert!(mt.met(1.18) && !mt.met(0.99));
     }
 }
