@@ -240,8 +240,9 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              suite runs {} more rounds in each target configuration with only corio and the \
              peers its targets name ({} s runs after {} s of warm-up, the order rotated each \
              round): a round of two or three short runs sits inside one spell far more often, \
-             and twenty of them pin the median down. The verdict uses the median of those \
-             rounds' ratios; the quartiles show how far single rounds scatter.\n",
+             and the median of many such rounds is steadier than any one of them. The verdict \
+             uses the median of those rounds' ratios; the quartiles show how far single rounds \
+             scatter.\n",
             r.opts.target_rounds,
             r.opts.target_secs,
             crate::model::TARGET_WARMUP
