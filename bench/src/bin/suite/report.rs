@@ -242,7 +242,10 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              round): a round of two or three short runs sits inside one spell far more often, \
              and the median of many such rounds is steadier than any one of them. The verdict \
              uses the median of those rounds' ratios; the quartiles show how far single rounds \
-             scatter.\n",
+             scatter, and the median's 95 % interval (from the ranks of the rounds' ratios, no \
+             assumption about their distribution) how far the median itself could be off: where \
+             it holds the bound, the verdict says \"within noise\" and more rounds could as well \
+             give the other one.\n",
             r.opts.target_rounds,
             r.opts.target_secs,
             crate::model::TARGET_WARMUP
@@ -543,17 +546,63 @@ fn quartiles(runs: &[f64]) -> (f64, f64) {
     (at(0.25), at(0.75))
 }
 
-/// A paired ratio with its quartiles and round count, e.g.
-/// `0.97x (0.91–1.02x, 20 rounds)`.
+/// A distribution-free interval for the median of the population `runs`
+/// were drawn from: the `k`-th smallest and `k`-th largest run, `k` the
+/// largest rank whose interval covers the median with probability ≥ 95 %
+/// (the number of runs below the median is binomial, n and 1/2). Returns
+/// the two ends and the exact coverage, or `None` for fewer than 6 runs
+/// (no such interval exists: with 5 even min–max covers only 93.75 %).
+fn median_interval(runs: &[f64]) -> Option<(f64, f64, f64)> {
+    let n = runs.len();
+    if n < 6 {
+        return None;
+    }
+    let mut v = runs.to_vec();
+    v.sort_by(f64::total_cmp);
+    // tail = P(X <= k - 1) for X ~ Bin(n, 1/2); the interval [x(k), x(n+1-k)]
+    // misses the median with probability 2 * tail.
+    let mut term = 0.5f64.powi(i32::try_from(n).ok()?);
+    let mut tail = term;
+    let mut k = 1;
+    while k < n / 2 {
+        term *= (n - k + 1) as f64 / k as f64; // C(n, k) from C(n, k - 1)
+        if 2.0 * (tail + term) > 0.05 {
+            break;
+        }
+        tail += term;
+        k += 1;
+    }
+    Some((v[k - 1], v[n - k], 1.0 - 2.0 * tail))
+}
+
+/// A paired ratio with its quartiles, the 95 % interval of its median
+/// (from 6 rounds) and round count, e.g.
+/// `0.97x (quartiles 0.91–1.02x; median within 0.93–1.00x; 20 rounds)`.
 fn fmt_paired(s: &Sample) -> String {
     let (q1, q3) = quartiles(&s.runs);
+    let interval = median_interval(&s.runs).map_or(String::new(), |(lo, hi, _)| {
+        format!("; median within {lo:.2}–{}", fmt_ratio(hi))
+    });
     format!(
-        "{} ({:.2}–{}, {} rounds)",
+        "{} (quartiles {:.2}–{}{interval}; {} rounds)",
         fmt_ratio(s.median),
         q1,
         fmt_ratio(q3),
         s.runs.len()
     )
+}
+
+/// The verdict of `t` on the paired ratios `s`: its median against the
+/// bound, and "within noise" when the median's 95 % interval holds the
+/// bound, so that more rounds could as well give the other verdict.
+fn paired_verdict(t: &Target, s: &Sample) -> String {
+    let mut v = verdict(t.met(s.median));
+    if let Some((lo, hi, _)) = median_interval(&s.runs)
+        && t.met(lo) != t.met(hi)
+    {
+        v.push_str(" (within noise: the median's 95 % interval holds the bound)");
+    }
+    v
 }
 
 /// The target checks of issue 8. The verdict uses the median of the
@@ -582,16 +631,16 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
                target: Option<Sample>,
                fmt: fn(f64) -> String,
                t: &Target| {
-        let decisive = target
-            .as_ref()
-            .or(paired.as_ref())
-            .map_or(a / b, |s| s.median);
+        let verdict = match target.as_ref().or(paired.as_ref()) {
+            Some(s) => paired_verdict(t, s),
+            None => verdict(t.met(a / b)),
+        };
         vec![
             what,
             format!("{} (corio {}, peer {})", fmt_ratio(a / b), fmt(a), fmt(b)),
             paired.map_or("–".into(), |p| fmt_ratio(p.median)),
             target.as_ref().map_or("–".into(), fmt_paired),
-            verdict(t.met(decisive)),
+            verdict,
         ]
     };
     for t in &TARGETS {
@@ -634,7 +683,7 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
             "target",
             "sweep: ratio of medians",
             "sweep: median of per-round ratios",
-            "target rounds: median of per-round ratios (quartiles)",
+            "target rounds: median of per-round ratios (quartiles; 95 % interval of the median)",
             "verdict",
         ],
         &rows,
@@ -803,6 +852,55 @@ mod tests {
         }
     }
 
+    /// The interval's ranks follow the binomial table: 6 runs give min–max
+    /// (96.9 %), 20 runs the 6th smallest to the 6th largest (95.9 %),
+    /// 100 runs the 40th to the 61st (96.5 %); fewer than 6 give none.
+    #[test]
+    fn median_interval_uses_binomial_ranks() {
+        let runs = |n: usize| (1..=n).rev().map(|i| i as f64).collect::<Vec<_>>();
+        assert_eq!(median_interval(&runs(5)), None);
+        let (lo, hi, p) = median_interval(&runs(6)).unwrap();
+        assert_eq!((lo, hi), (1.0, 6.0));
+        assert!((p - 0.96875).abs() < 1e-9, "{p}");
+        let (lo, hi, p) = median_interval(&runs(20)).unwrap();
+        assert_eq!((lo, hi), (6.0, 15.0));
+        assert!((p - 0.958611).abs() < 1e-6, "{p}");
+        let (lo, hi, p) = median_interval(&runs(100)).unwrap();
+        assert_eq!((lo, hi), (40.0, 61.0));
+        assert!((p - 0.964800).abs() < 1e-5, "{p}");
+    }
+
+    /// The verdict follows the median; "within noise" is added exactly
+    /// when the median's interval reaches across the bound.
+    #[test]
+    fn paired_verdict_says_when_the_bound_is_within_noise() {
+        let msgs = TARGETS
+            .iter()
+            .find(|t| t.metric == Metric::Msgs && t.bound == 1.0)
+            .expect("a msgs/s target against a peer");
+        let sample = |r: &[f64]| Sample::from_runs(r.to_vec());
+        // Clearly ahead in every round.
+        let ahead = sample(&[1.10, 1.12, 1.08, 1.11, 1.09, 1.13, 1.10, 1.07]);
+        assert_eq!(paired_verdict(msgs, &ahead), "met");
+        // Clearly behind.
+        let behind = sample(&[0.90, 0.92, 0.88, 0.91, 0.89, 0.93, 0.90, 0.87]);
+        assert_eq!(paired_verdict(msgs, &behind), "**not met**");
+        // A tie either way of the bound.
+        let tie_below = sample(&[0.95, 1.04, 0.97, 1.02, 0.99, 0.96, 1.03, 0.98]);
+        let v = paired_verdict(msgs, &tie_below);
+        assert!(v.starts_with("**not met** (within noise"), "{v}");
+        let tie_above = sample(&[1.05, 0.96, 1.03, 0.98, 1.01, 1.04, 0.97, 1.02]);
+        let v = paired_verdict(msgs, &tie_above);
+        assert!(v.starts_with("met (within noise"), "{v}");
+        // For CPU lower is better: the same ratios the other way round.
+        let cpu = TARGETS
+            .iter()
+            .find(|t| t.metric == Metric::Cpu && t.bound == 1.0)
+            .expect("a CPU target against a peer");
+        assert_eq!(paired_verdict(cpu, &behind), "met");
+        assert_eq!(paired_verdict(cpu, &ahead), "**not met**");
+    }
+
     #[test]
     fn quartiles_interpolate_between_runs() {
         assert_eq!(quartiles(&[3.0, 1.0, 2.0, 4.0, 5.0]), (2.0, 4.0));
@@ -856,7 +954,7 @@ mod tests {
             .expect("the CPU target row");
         assert!(cpu_row.contains("| 1.20x (corio"), "{cpu_row}");
         assert!(
-            cpu_row.contains("| 0.90x (0.90–0.90x, 3 rounds) | met |"),
+            cpu_row.contains("| 0.90x (quartiles 0.90–0.90x; 3 rounds) | met |"),
             "{cpu_row}"
         );
         // Without target rounds the sweep's paired ratio decides.
