@@ -62,14 +62,22 @@ struct Slot {
 static TABLE: [OnceLock<Box<[Slot]>>; CHUNKS] = [const { OnceLock::new() }; CHUNKS];
 
 fn slot(fd: RawFd, alloc: bool) -> Option<&'static Slot> {
+    if !alloc {
+        return existing_slot(fd);
+    }
     let idx = usize::try_from(fd).ok()?;
     let cell = TABLE.get(idx >> CHUNK_BITS)?;
-    let chunk = if alloc {
-        cell.get_or_init(|| (0..CHUNK).map(|_| Slot::default()).collect())
-    } else {
-        cell.get()?
-    };
+    let chunk = cell.get_or_init(|| (0..CHUNK).map(|_| Slot::default()).collect());
     Some(&chunk[idx & (CHUNK - 1)])
+}
+
+/// `fd`'s slot if its chunk exists. Inlined: every wait reads its fd's
+/// epoch through it.
+#[inline]
+fn existing_slot(fd: RawFd) -> Option<&'static Slot> {
+    let idx = usize::try_from(fd).ok()?;
+    let chunk = TABLE.get(idx >> CHUNK_BITS)?.get()?;
+    chunk.get(idx & (CHUNK - 1))
 }
 
 /// Call when scheduler `me` (a [`crate::closing`] id) is about to add `fd`
@@ -96,7 +104,7 @@ pub(crate) fn observe(fd: RawFd, me: u32) -> u32 {
 /// The current epoch of `fd` (0 when its chunk does not exist).
 #[inline]
 pub(crate) fn current(fd: RawFd) -> u32 {
-    slot(fd, false).map_or(0, |s| s.epoch.load(Ordering::Acquire))
+    existing_slot(fd).map_or(0, |s| s.epoch.load(Ordering::Acquire))
 }
 
 /// Call before `fd` is closed: marks every registration of `fd` made so

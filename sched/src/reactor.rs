@@ -73,7 +73,20 @@ impl FdEntry {
     /// the live ones (first come, first woken). The inline slot holds the
     /// oldest live waiter: a stale one there is replaced by the oldest
     /// live overflow waiter if there is one, else by the newcomer.
+    #[inline]
     fn push(&mut self, side: usize, waiter: Waiter) {
+        // The common case inline: no overflow list, no live first waiter.
+        if self.more.is_none() && !self.first[side].as_ref().is_some_and(is_live) {
+            self.first[side] = Some(waiter);
+            return;
+        }
+        self.push_slow(side, waiter);
+    }
+
+    /// [`FdEntry::push`] with an overflow list or a live first waiter.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&mut self, side: usize, waiter: Waiter) {
         if let Some(more) = &mut self.more {
             more.lists[side].retain(is_live);
         }
@@ -149,6 +162,7 @@ impl Reactor {
     /// list. Call on the thread of the scheduler that owns this reactor,
     /// while it runs (its inbox is entered in the owner registry at the
     /// first registration).
+    #[inline]
     pub(crate) fn prepare(
         &mut self,
         fd: RawFd,
