@@ -66,11 +66,14 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     Scheduler::with(|s| match s {
         Some(s) if s.current().is_some() => s
             .park(deadline, WaitKind::Io { fd, read, write }, |task, seq| {
-                s.forget_if_stale(fd);
-                let prepared =
-                    s.reactor
-                        .borrow_mut()
-                        .prepare(fd, read, write, (task.clone(), seq))?;
+                // One borrow for the staleness check and the registration.
+                let mut reactor = s.reactor.borrow_mut();
+                if reactor.is_stale(fd) {
+                    drop(reactor);
+                    s.forget_if_stale(fd);
+                    reactor = s.reactor.borrow_mut();
+                }
+                let prepared = reactor.prepare(fd, read, write, (task.clone(), seq))?;
                 Ok(matches!(prepared, Prepared::Wait))
             })
             .map_err(io::Error::from),

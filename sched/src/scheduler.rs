@@ -358,8 +358,25 @@ impl Scheduler {
     /// Makes `task` ready if it is still in park `seq`; otherwise does
     /// nothing (the wake is stale).
     pub(crate) fn wake(&self, task: &Rc<Task>, seq: u32, why: Wake) {
+        if self.make_ready(task, seq, why) {
+            self.runq.borrow_mut().push_back(Ready::new(task.clone()));
+        }
+    }
+
+    /// [`Scheduler::wake`] taking the caller's reference (the event loop's
+    /// waiters), so the run queue gets it without a count up and down.
+    fn wake_owned(&self, task: Rc<Task>, seq: u32, why: Wake) {
+        if self.make_ready(&task, seq, why) {
+            self.runq.borrow_mut().push_back(Ready::new(task));
+        }
+    }
+
+    /// Marks `task` ready if it is still in park `seq`, and says whether it
+    /// is (the caller queues it).
+    #[inline(always)]
+    fn make_ready(&self, task: &Task, seq: u32, why: Wake) -> bool {
         if task.state.get() != State::Parked || task.seq.get() != seq {
-            return;
+            return false;
         }
         task.state.set(State::Ready);
         task.wake.set(why);
@@ -371,7 +388,7 @@ impl Scheduler {
                 .io_waiters
                 .set(self.counters.io_waiters.get() - 1);
         }
-        self.runq.borrow_mut().push_back(Ready::new(task.clone()));
+        true
     }
 
     /// Wakes the task at `key` if it is the task `id` and still in park
@@ -591,7 +608,6 @@ impl Scheduler {
         }
         drop(events);
         for (i, (task, seq)) in buf.drain(..).enumerate() {
-            self.wake(&task, seq, Wake::Notified);
             // The run loop prefetches PREFETCH_AHEAD tasks ahead; the first
             // ones woken have no task that far before them (when the queue
             // was empty; `i` also counts stale and repeated entries, which
@@ -599,6 +615,7 @@ impl Scheduler {
             if i < PREFETCH_AHEAD {
                 prefetch_task(&task, task.sp_hint.get());
             }
+            self.wake_owned(task, seq, Wake::Notified);
         }
         *self.wake_buf.borrow_mut() = buf;
         let now = Instant::now();
