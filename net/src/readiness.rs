@@ -158,11 +158,6 @@ impl Op {
         self.mode != Mode::Plain
     }
 
-    /// Sets O_NONBLOCK on the fd the first time a coroutine uses it.
-    fn make_nonblocking(&mut self) {
-        (self.mode, self.flags) = make_nonblocking(self.fd, self.mode, self.flags);
-    }
-
     /// The readiness this operation needs.
     #[inline]
     fn interest(&self) -> Interest {
@@ -302,7 +297,7 @@ impl Op {
         {
             self.mode = Mode::Emulate;
             if self.flags & SYS_NONBLOCK == 0 {
-                self.make_nonblocking();
+                (self.mode, self.flags) = make_nonblocking(self.fd, self.mode, self.flags);
             }
         }
     }

@@ -67,12 +67,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
         Some(s) if s.current().is_some() => s
             .park(deadline, WaitKind::Io { fd, read, write }, |task, seq| {
                 // One borrow for the staleness check and the registration.
-                let mut reactor = s.reactor.borrow_mut();
-                if reactor.is_stale(fd) {
-                    drop(reactor);
-                    s.forget_if_stale(fd);
-                    reactor = s.reactor.borrow_mut();
-                }
+                let mut reactor = s.unstale(s.reactor.borrow_mut(), fd);
                 let prepared = reactor.prepare(fd, read, write, (task.clone(), seq))?;
                 Ok(matches!(prepared, Prepared::Wait))
             })
@@ -121,11 +116,7 @@ pub fn wait_fds(
         s.park(deadline, kind, |task, seq| {
             let mut reactor = s.reactor.borrow_mut();
             for (fd, i) in fds {
-                if reactor.is_stale(fd) {
-                    drop(reactor);
-                    s.forget_if_stale(fd);
-                    reactor = s.reactor.borrow_mut();
-                }
+                reactor = s.unstale(reactor, fd);
                 let waiter = (task.clone(), seq);
                 let prepared = reactor.prepare(fd, i.is_readable(), i.is_writable(), waiter)?;
                 if matches!(prepared, Prepared::AlwaysReady) {

@@ -420,13 +420,22 @@ impl Scheduler {
         *self.wake_buf.borrow_mut() = buf;
     }
 
-    /// Deregisters `fd` here (waking its waiters with `Closed`) if it was
-    /// closed on another thread since this reactor registered it.
+    /// Returns `reactor` (this scheduler's, borrowed) after deregistering
+    /// `fd` (waking its waiters with `Closed`) if it was closed on another
+    /// thread since this reactor registered it: the borrow a wait then
+    /// registers under.
     #[inline]
-    pub(crate) fn forget_if_stale(&self, fd: i32) {
-        if self.reactor.borrow().is_stale(fd) {
-            self.forget_stale(fd);
+    pub(crate) fn unstale<'a>(
+        &'a self,
+        reactor: std::cell::RefMut<'a, Reactor>,
+        fd: i32,
+    ) -> std::cell::RefMut<'a, Reactor> {
+        if !reactor.is_stale(fd) {
+            return reactor;
         }
+        drop(reactor);
+        self.forget_stale(fd);
+        self.reactor.borrow_mut()
     }
 
     #[cold]
