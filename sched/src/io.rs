@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::time::Instant;
 
-use crate::reactor::{Prepared, READY_READ, READY_WRITE};
+use crate::reactor::{READY_READ, READY_WRITE};
 use crate::scheduler::Scheduler;
 use crate::sys;
 use crate::task::WaitKind;
@@ -66,10 +66,7 @@ pub fn wait_fd(fd: RawFd, interest: Interest, deadline: Option<Instant>) -> io::
     Scheduler::with(|s| match s {
         Some(s) if s.current().is_some() => s
             .park(deadline, WaitKind::Io { fd, read, write }, |task, seq| {
-                // One borrow for the staleness check and the registration.
-                let mut reactor = s.unstale(s.reactor.borrow_mut(), fd);
-                let prepared = reactor.prepare(fd, read, write, (task.clone(), seq))?;
-                Ok(matches!(prepared, Prepared::Wait))
+                s.watch_fd(fd, read, write, task, seq)
             })
             .map_err(io::Error::from),
         _ => wait_fd_blocking(fd, read, write, deadline),
@@ -114,12 +111,8 @@ pub fn wait_fds(
     Scheduler::with(|s| {
         let s = s.expect("checked above");
         s.park(deadline, kind, |task, seq| {
-            let mut reactor = s.reactor.borrow_mut();
             for (fd, i) in fds {
-                reactor = s.unstale(reactor, fd);
-                let waiter = (task.clone(), seq);
-                let prepared = reactor.prepare(fd, i.is_readable(), i.is_writable(), waiter)?;
-                if matches!(prepared, Prepared::AlwaysReady) {
+                if !s.watch_fd(fd, i.is_readable(), i.is_writable(), task, seq)? {
                     return Ok(false);
                 }
             }

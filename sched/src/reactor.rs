@@ -106,11 +106,25 @@ impl FdEntry {
         }
     }
 
-    /// Moves the live waiters of side `side` to `out`, oldest first.
-    fn take(&mut self, side: usize, out: &mut Vec<Waiter>) {
-        out.extend(self.first[side].take().filter(is_live));
+    /// Hands every waiter of side `side` to `f`, oldest first, and empties
+    /// the side. Waiters whose park is over are handed out too: waking
+    /// checks the park anyway (`Scheduler::make_ready`), and drops them.
+    #[inline(always)]
+    fn take(&mut self, side: usize, mut f: impl FnMut(Waiter)) {
+        if let Some(w) = self.first[side].take() {
+            f(w);
+        }
+        if self.more.is_some() {
+            self.take_more(side, f);
+        }
+    }
+
+    /// [`FdEntry::take`]'s overflow list.
+    #[cold]
+    #[inline(never)]
+    fn take_more(&mut self, side: usize, f: impl FnMut(Waiter)) {
         if let Some(more) = &mut self.more {
-            out.extend(more.lists[side].drain(..).filter(is_live));
+            more.lists[side].drain(..).for_each(f);
         }
     }
 }
@@ -143,6 +157,10 @@ pub(crate) enum Prepared {
     Wait,
     /// epoll cannot watch this fd (a regular file): it is always ready.
     AlwaysReady,
+    /// Nothing done: `fd` is registered here but was closed (on any thread)
+    /// since, so the kernel dropped the registration and the number may
+    /// now name another file. [`Reactor::deregister`] it and prepare again.
+    Stale,
 }
 
 fn is_live((task, seq): &Waiter) -> bool {
@@ -158,31 +176,38 @@ impl Reactor {
         })
     }
 
-    /// Registers `fd` if needed and adds `waiter` to its read and/or write
-    /// list. Call on the thread of the scheduler that owns this reactor,
-    /// while it runs (its inbox is entered in the owner registry at the
-    /// first registration).
+    /// Registers `fd` if needed and adds `(task, seq)` to its read and/or
+    /// write list, unless the registration is stale (see
+    /// [`Prepared::Stale`]). Call on the thread of the scheduler that owns
+    /// this reactor, while it runs (its inbox is entered in the owner
+    /// registry at the first registration).
     #[inline]
     pub(crate) fn prepare(
         &mut self,
         fd: RawFd,
         read: bool,
         write: bool,
-        waiter: Waiter,
+        task: &Rc<Task>,
+        seq: u32,
     ) -> io::Result<Prepared> {
         let idx = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         if idx >= self.fds.len() {
             self.fds.resize_with(idx + 1, FdEntry::default);
         }
-        if !self.fds[idx].registered && !self.register(fd, idx)? {
+        let entry = &mut self.fds[idx];
+        if entry.registered {
+            if entry.epoch != epoch::current(fd) {
+                return Ok(Prepared::Stale);
+            }
+        } else if !self.register(fd, idx)? {
             return Ok(Prepared::AlwaysReady);
         }
         let entry = &mut self.fds[idx];
         if read && write {
-            entry.push(READERS, waiter.clone());
-            entry.push(WRITERS, waiter);
+            entry.push(READERS, (task.clone(), seq));
+            entry.push(WRITERS, (task.clone(), seq));
         } else {
-            entry.push(if write { WRITERS } else { READERS }, waiter);
+            entry.push(if write { WRITERS } else { READERS }, (task.clone(), seq));
         }
         Ok(Prepared::Wait)
     }
@@ -210,8 +235,10 @@ impl Reactor {
         }
     }
 
-    /// Collects the waiters to wake for one epoll event.
-    pub(crate) fn dispatch(&mut self, token: u64, events: u32, out: &mut Vec<Waiter>) {
+    /// Hands the waiters one epoll event wakes to `wake` (each with the
+    /// park it waited in, which may be over).
+    #[inline]
+    pub(crate) fn dispatch(&mut self, token: u64, events: u32, mut wake: impl FnMut(Waiter)) {
         let idx = (token & 0xffff_ffff) as usize;
         let generation = (token >> 32) as u32;
         let Some(entry) = self.fds.get_mut(idx) else {
@@ -220,20 +247,22 @@ impl Reactor {
         if !entry.registered || entry.generation != generation {
             return;
         }
+        let mut ready = entry.ready;
         if events & (libc::EPOLLRDHUP as u32 | EV_ERROR) != 0 {
-            entry.ready |= READY_READ_CLOSED;
+            ready |= READY_READ_CLOSED;
         }
         if events & EV_ERROR != 0 {
-            entry.ready |= READY_WRITE_CLOSED;
+            ready |= READY_WRITE_CLOSED;
         }
         if events & (EV_READ | EV_ERROR) != 0 {
-            entry.ready |= READY_READ;
-            entry.take(READERS, out);
+            ready |= READY_READ;
+            entry.take(READERS, &mut wake);
         }
         if events & (EV_WRITE | EV_ERROR) != 0 {
-            entry.ready |= READY_WRITE;
-            entry.take(WRITERS, out);
+            ready |= READY_WRITE;
+            entry.take(WRITERS, &mut wake);
         }
+        entry.ready = ready;
     }
 
     /// Readiness bits of `fd` ([`READY_READ`] / [`READY_WRITE`], each also
@@ -253,17 +282,6 @@ impl Reactor {
             bits |= READY_WRITE;
         }
         Some(bits)
-    }
-
-    /// Whether `fd` is registered here but was closed (on any thread)
-    /// since: the kernel dropped the registration, and the number may now
-    /// name another file. [`Reactor::deregister`] it before waiting.
-    #[inline]
-    pub(crate) fn is_stale(&self, fd: RawFd) -> bool {
-        let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get(i)) else {
-            return false;
-        };
-        entry.registered && entry.epoch != epoch::current(fd)
     }
 
     /// Whether `fd` is registered here but that registration died: the
@@ -314,8 +332,8 @@ impl Reactor {
             entry.registered = false;
         }
         entry.generation = entry.generation.wrapping_add(1);
-        entry.take(READERS, out);
-        entry.take(WRITERS, out);
+        entry.take(READERS, |w| out.push(w));
+        entry.take(WRITERS, |w| out.push(w));
     }
 
     /// Drops every waiter (scheduler teardown).

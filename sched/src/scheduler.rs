@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use corio_coro::CoroutineResult;
 use slab::Slab;
 
-use crate::reactor::{Reactor, Waiter};
+use crate::reactor::{Prepared, Reactor, Waiter};
 use crate::remote::{Msg, Remote, spin_limit};
 use crate::task::{State, Task, WaitKind, Wake};
 use crate::timer::Timers;
@@ -363,11 +363,18 @@ impl Scheduler {
         }
     }
 
-    /// [`Scheduler::wake`] taking the caller's reference (the event loop's
-    /// waiters), so the run queue gets it without a count up and down.
-    fn wake_owned(&self, task: Rc<Task>, seq: u32, why: Wake) {
-        if self.make_ready(&task, seq, why) {
-            self.runq.borrow_mut().push_back(Ready::new(task));
+    /// [`Scheduler::wake`] for an fd event, taking the reactor's reference
+    /// (no count up and down). The run loop prefetches the task
+    /// [`PREFETCH_AHEAD`] places back in the queue before it resumes one; a
+    /// task queued nearer the front than that is prefetched here.
+    #[inline(always)]
+    fn wake_event(&self, task: Rc<Task>, seq: u32) {
+        if self.make_ready(&task, seq, Wake::Notified) {
+            let mut runq = self.runq.borrow_mut();
+            if runq.len() < PREFETCH_AHEAD {
+                prefetch_task(&task, task.sp_hint.get());
+            }
+            runq.push_back(Ready::new(task));
         }
     }
 
@@ -420,22 +427,31 @@ impl Scheduler {
         *self.wake_buf.borrow_mut() = buf;
     }
 
-    /// Returns `reactor` (this scheduler's, borrowed) after deregistering
-    /// `fd` (waking its waiters with `Closed`) if it was closed on another
-    /// thread since this reactor registered it: the borrow a wait then
-    /// registers under.
+    /// Registers `(task, seq)` as a waiter on `fd` (see
+    /// [`Reactor::prepare`]); `Ok(false)` when epoll cannot watch `fd`, which
+    /// is always ready. A registration gone stale (the fd was closed on
+    /// another thread since) is deregistered first, waking its waiters
+    /// with `Closed`.
     #[inline]
-    pub(crate) fn unstale<'a>(
-        &'a self,
-        reactor: std::cell::RefMut<'a, Reactor>,
+    pub(crate) fn watch_fd(
+        &self,
         fd: i32,
-    ) -> std::cell::RefMut<'a, Reactor> {
-        if !reactor.is_stale(fd) {
-            return reactor;
+        read: bool,
+        write: bool,
+        task: &Rc<Task>,
+        seq: u32,
+    ) -> io::Result<bool> {
+        loop {
+            let prepared = self
+                .reactor
+                .borrow_mut()
+                .prepare(fd, read, write, task, seq)?;
+            match prepared {
+                Prepared::Wait => return Ok(true),
+                Prepared::AlwaysReady => return Ok(false),
+                Prepared::Stale => self.forget_stale(fd),
+            }
         }
-        drop(reactor);
-        self.forget_stale(fd);
-        self.reactor.borrow_mut()
     }
 
     #[cold]
@@ -602,31 +618,22 @@ impl Scheduler {
         // A message found by spinning is an event even without an eventfd one.
         self.deadlock_suspect
             .set(suspect && !spun && events.is_empty());
-        let mut buf = std::mem::take(&mut *self.wake_buf.borrow_mut());
         let mut drain = false;
         {
+            // Waiters are woken as their events are read: their tasks only
+            // go to the run queue (and leave the timer wheel), which the
+            // reactor's borrow does not cover.
             let mut reactor = self.reactor.borrow_mut();
             for ev in events.iter() {
                 let (token, bits) = (ev.u64, ev.events);
                 if token == REMOTE_TOKEN {
                     drain = true;
                 } else {
-                    reactor.dispatch(token, bits, &mut buf);
+                    reactor.dispatch(token, bits, |(task, seq)| self.wake_event(task, seq));
                 }
             }
         }
         drop(events);
-        for (i, (task, seq)) in buf.drain(..).enumerate() {
-            // The run loop prefetches PREFETCH_AHEAD tasks ahead; the first
-            // ones woken have no task that far before them (when the queue
-            // was empty; `i` also counts stale and repeated entries, which
-            // only makes the count approximate).
-            if i < PREFETCH_AHEAD {
-                prefetch_task(&task, task.sp_hint.get());
-            }
-            self.wake_owned(task, seq, Wake::Notified);
-        }
-        *self.wake_buf.borrow_mut() = buf;
         let now = Instant::now();
         if spun || drain {
             self.handle_messages(drain);
@@ -906,8 +913,19 @@ impl Ready {
 fn prefetch_task(task: &Rc<Task>, sp: usize) {
     // The value follows the strong and weak counts.
     let rc_start = (Rc::as_ptr(task) as usize).wrapping_sub(2 * std::mem::size_of::<usize>());
-    let hot = crate::task::HOT_END.min(crate::task::HOT_PREFETCH_MAX);
-    prefetch_lines(rc_start, rc_start + hot);
+    // A fixed number of lines from the start's line (no loop, no test):
+    // enough for the hot part wherever in its first line the allocation
+    // starts (it is at least `usize`-aligned).
+    const HOT: usize = if crate::task::HOT_END < crate::task::HOT_PREFETCH_MAX {
+        crate::task::HOT_END
+    } else {
+        crate::task::HOT_PREFETCH_MAX
+    };
+    const LINES: usize = (64 - std::mem::align_of::<usize>() + HOT).div_ceil(64);
+    let first = rc_start & !63;
+    for k in 0..LINES {
+        prefetch_line(first.wrapping_add(k * 64));
+    }
     if sp == 0 {
         return; // never suspended yet
     }
@@ -922,33 +940,39 @@ fn prefetch_task(task: &Rc<Task>, sp: usize) {
     prefetch_lines(start, (start + 16 * 64).min((sp & !4095) + 4096));
 }
 
-/// Prefetches every cache line that holds a byte of `[start, end)`. Only
-/// addresses are formed, nothing is read: any range is harmless.
+/// Prefetches the cache line holding `addr` (x86-64; elsewhere a no-op).
+/// Only the address is formed, nothing is read: any value is harmless.
 #[inline(always)]
-fn prefetch_lines(start: usize, end: usize) {
+fn prefetch_line(addr: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
         // SAFETY: SSE is part of the x86_64 baseline, and a prefetch
         // never faults or changes memory, whatever the address.
-        let prefetch = |line: usize| unsafe { _mm_prefetch::<_MM_HINT_T0>(line as *const i8) };
-        let mut line = start & !63;
-        // Four lines per test and jump: one per line cost as much as
-        // the prefetches (a resume prefetches about fifteen lines).
-        while line.wrapping_add(3 * 64) < end {
-            prefetch(line);
-            prefetch(line + 64);
-            prefetch(line + 2 * 64);
-            prefetch(line + 3 * 64);
-            line += 4 * 64;
-        }
-        while line < end {
-            prefetch(line);
-            line += 64;
-        }
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(addr as *const i8) };
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (start, end);
+    let _ = addr;
+}
+
+/// Prefetches every cache line that holds a byte of `[start, end)`. Only
+/// addresses are formed, nothing is read: any range is harmless.
+#[inline(always)]
+fn prefetch_lines(start: usize, end: usize) {
+    let mut line = start & !63;
+    // Four lines per test and jump: one per line cost as much as the
+    // prefetches (a resume prefetches about ten stack lines).
+    while line.wrapping_add(3 * 64) < end {
+        prefetch_line(line);
+        prefetch_line(line + 64);
+        prefetch_line(line + 2 * 64);
+        prefetch_line(line + 3 * 64);
+        line += 4 * 64;
+    }
+    while line < end {
+        prefetch_line(line);
+        line += 64;
+    }
 }
 
 /// Milliseconds from `now` until `deadline`, rounded up so that a timer never
