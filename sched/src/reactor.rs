@@ -265,6 +265,20 @@ impl Reactor {
         entry.ready = ready;
     }
 
+    /// The task an event `events` for `token` would wake first, if any,
+    /// for prefetching before [`Reactor::dispatch`]. Checks nothing else:
+    /// it may be stale, or of a registration since replaced.
+    #[inline]
+    pub(crate) fn first_waiter(&self, token: u64, events: u32) -> Option<&Rc<Task>> {
+        let entry = self.fds.get((token & 0xffff_ffff) as usize)?;
+        let side = if events & (EV_READ | EV_ERROR) != 0 {
+            READERS
+        } else {
+            WRITERS
+        };
+        entry.first[side].as_ref().map(|(task, _)| task)
+    }
+
     /// Readiness bits of `fd` ([`READY_READ`] / [`READY_WRITE`], each also
     /// set while the matching side is closed), or `None` when it is not
     /// registered here (nothing is known: try the operation).
