@@ -127,3 +127,55 @@ fn ping_pong_after_short_reads_is_byte_exact() {
         server.join().unwrap();
     });
 }
+
+/// A read that timed out leaves its waiter on the fd (woken waiters are
+/// pruned lazily), holding a reference to the task. If the task then
+/// finishes with the socket as its result and nobody can join it, the
+/// socket must close then, not when the next event on the fd finds the
+/// stale waiter: that could be never (the fd leaks and the peer waits
+/// forever), and when it comes, the drop would run inside the scheduler's
+/// event dispatch, whose reactor the socket's close needs. Both orders:
+/// the handle dropped after the task finished, and before.
+#[test]
+fn a_detached_coroutine_closes_the_socket_it_returns_despite_a_stale_waiter() {
+    let _w = watchdog(
+        "a_detached_coroutine_closes_the_socket_it_returns_despite_a_stale_waiter",
+        20,
+    );
+    corio::run(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        for detach_first in [false, true] {
+            let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (conn, _) = listener.accept().unwrap();
+            let task = corio::spawn(move || {
+                conn.set_read_timeout(Some(Duration::from_millis(20)))
+                    .unwrap();
+                let e = (&conn).read(&mut [0u8; 8]).unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+                conn
+            });
+            if detach_first {
+                drop(task);
+            } else {
+                while !task.is_finished() {
+                    corio::sleep(Duration::from_millis(5));
+                }
+                drop(task);
+            }
+            // No write from the peer: nothing wakes the stale waiter.
+            peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let n = peer.read(&mut [0u8; 1]).unwrap_or_else(|e| {
+                panic!("detach_first={detach_first}: the socket was not closed: {e}")
+            });
+            assert_eq!(n, 0, "detach_first={detach_first}");
+            // The fd number is free for reuse and the scheduler still
+            // serves it: one echo over a new connection.
+            let mut again = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut conn, _) = listener.accept().unwrap();
+            again.write_all(b"ping").unwrap();
+            let mut buf = [0u8; 4];
+            conn.read_exact(&mut buf).unwrap();
+            assert_eq!(&buf, b"ping");
+        }
+    });
+}

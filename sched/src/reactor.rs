@@ -159,7 +159,8 @@ pub(crate) enum Prepared {
     AlwaysReady,
     /// Nothing done: `fd` is registered here but was closed (on any thread)
     /// since, so the kernel dropped the registration and the number may
-    /// now name another file. [`Reactor::deregister`] it and prepare again.
+    /// now name another file. Deregister it (`Scheduler::deregister_fd`,
+    /// which wakes its waiters) and prepare again.
     Stale,
 }
 

@@ -479,7 +479,11 @@ impl Scheduler {
     fn finish(&self, task: &Rc<Task>, result: std::thread::Result<()>) {
         task.state.set(State::Done);
         if let Err(payload) = result {
-            *task.panic.borrow_mut() = Some(payload);
+            if task.detached.get() {
+                drop(payload); // nobody can take it (see `Task::detached`)
+            } else {
+                *task.panic.borrow_mut() = Some(payload);
+            }
         }
         // Drop the coroutine now: its stack goes back to the pool.
         let coro = task.coro.borrow_mut().take();

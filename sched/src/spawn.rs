@@ -158,11 +158,18 @@ where
             let task = s.current().expect("a starting coroutine is current");
             task.yielder.set(y);
         });
-        let value: Box<dyn Any> = Box::new(f());
-        SCHED.with(|s| {
+        let value = f();
+        let unclaimed = SCHED.with(|s| {
             let task = s.current().expect("a returning coroutine is current");
-            *task.value.borrow_mut() = Some(value);
+            if task.detached.get() {
+                return Some(value);
+            }
+            *task.value.borrow_mut() = Some(Box::new(value) as Box<dyn Any>);
+            None
         });
+        // Nobody can join: drop it here, in the coroutine, where a
+        // destructor may block like any other code (see `Task::detached`).
+        drop(unclaimed);
     })?;
     let task = Rc::new(Task::new(coro));
     sched.add_task(task.clone());
@@ -174,7 +181,8 @@ where
 }
 
 /// An owned permission to join a coroutine (wait for it and take its
-/// result). Dropping it detaches the coroutine, which keeps running.
+/// result). Dropping it detaches the coroutine, which keeps running; its
+/// return value is dropped as it returns (at once, if it already has).
 ///
 /// Like the coroutine itself, a `JoinHandle` stays on its thread.
 pub struct JoinHandle<T> {
@@ -290,6 +298,19 @@ impl<T: 'static> JoinHandle<T> {
                 io::ErrorKind::Interrupted,
                 "coroutine was cancelled before it returned a value",
             ))),
+        }
+    }
+}
+
+/// Detaches the coroutine: its result, if it already finished, is dropped
+/// now, else as soon as it finishes.
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        self.task.detached.set(true);
+        if self.task.state.get() == State::Done {
+            let value = self.task.value.borrow_mut().take();
+            let panic = self.task.panic.borrow_mut().take();
+            drop((value, panic));
         }
     }
 }

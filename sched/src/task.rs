@@ -116,6 +116,14 @@ pub(crate) struct Task {
     /// The coroutine's return value (a `Box<T>` of its `JoinHandle<T>`),
     /// once it returned and until joined. Boxing `()` allocates nothing.
     pub(crate) value: RefCell<Option<Box<dyn Any>>>,
+    /// Its `JoinHandle` was dropped: nobody can take the value or the
+    /// panic payload, so they are dropped as soon as they exist (the value
+    /// inside the coroutine, as it returns). They are user data, and the
+    /// record itself can outlive the handle for a while (a stale fd waiter
+    /// or timer entry still names it), to be dropped wherever that
+    /// reference goes, possibly under the reactor's borrow: a socket
+    /// closed there would deregister its fd from that very reactor.
+    pub(crate) detached: Cell<bool>,
     /// The first task parked in `JoinHandle::join`/`wait` on this one, with
     /// its park seq; woken when it finishes. Most tasks have at most one
     /// joiner, so it is kept inline: a join allocates nothing.
@@ -167,6 +175,7 @@ impl Task {
             panic: RefCell::new(None),
             no_unwind: Cell::new(0),
             value: RefCell::new(None),
+            detached: Cell::new(false),
             joiner: RefCell::new(None),
             more_joiners: RefCell::new(Vec::new()),
         }

@@ -252,3 +252,61 @@ fn a_returned_value_lives_until_joined_or_detached() {
     });
     assert_eq!(drops.dropped(), 3);
 }
+
+/// Records, when dropped, which coroutine it was dropped in.
+struct WhereDropped(Rc<Cell<Option<Option<u64>>>>);
+
+impl Drop for WhereDropped {
+    fn drop(&mut self) {
+        self.0.set(Some(current().map(|c| c.id())));
+    }
+}
+
+#[test]
+fn a_detached_coroutine_drops_its_value_itself_as_it_returns() {
+    corio_sched::run(|| {
+        let seen = Rc::new(Cell::new(None));
+        let s = seen.clone();
+        let h = spawn(move || {
+            sleep(Duration::from_millis(5));
+            WhereDropped(s)
+        });
+        let id = h.id();
+        drop(h); // detached before it returns
+        for _ in 0..200 {
+            if seen.get().is_some() {
+                break;
+            }
+            sleep(Duration::from_millis(5));
+        }
+        // Inside the coroutine, where a destructor may block like any
+        // other code, not on the scheduler's stack afterwards.
+        assert_eq!(seen.get(), Some(Some(id)));
+    });
+}
+
+#[test]
+fn a_detached_coroutine_drops_its_panic_payload() {
+    corio_sched::run(|| {
+        // The payload holds the sending half of a channel: the receiver
+        // sees it disconnect once the payload is dropped.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let watcher = spawn(move || {
+            for _ in 0..500 {
+                if rx.try_recv() == Err(std::sync::mpsc::TryRecvError::Disconnected) {
+                    return true;
+                }
+                sleep(Duration::from_millis(2));
+            }
+            false
+        });
+        drop(spawn(move || {
+            sleep(Duration::from_millis(5));
+            std::panic::panic_any(tx)
+        }));
+        assert!(
+            watcher.join().unwrap(),
+            "the detached coroutine's panic payload was never dropped"
+        );
+    });
+}
