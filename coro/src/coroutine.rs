@@ -253,16 +253,15 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
         };
         let inner = corosensei::Coroutine::with_stack(stack, move |y: &Yielder<I, Y>, input: I| {
             let result = panic::catch_unwind(AssertUnwindSafe(|| f(y, input)));
-            if let Err(payload) = result {
-                // While this body runs, CURRENT is this coroutine's Meta
-                // (set by `resume`, or by `Drop` around a forced unwind).
-                if with_current_meta(|m| m.is_some_and(|m| m.unwinding.get())) {
-                    // A forced unwind from `Drop`: let it reach corosensei.
-                    panic::resume_unwind(payload);
-                }
-                return Err(payload);
+            let result = pass_forced_unwind(result);
+            // The coroutine-locals go here, on the coroutine's own stack
+            // and with it current, so their destructors may do what the
+            // body may (a scheduler's blocking calls suspend it). A panic
+            // in one is the coroutine's panic if it had none.
+            match pass_forced_unwind(panic::catch_unwind(drop_locals)) {
+                Err(payload) if result.is_ok() => Err(payload),
+                _ => result,
             }
-            result
         });
         Ok(Coroutine { inner, meta })
     }
@@ -296,16 +295,15 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
         }
     }
 
-    /// The rare end of [`resume`](Self::resume): the coroutine returned, so
-    /// its coroutine-locals are dropped now. Kept out of line so the yield
-    /// path stays short.
+    /// The rare end of [`resume`](Self::resume): the coroutine returned
+    /// (its body dropped its coroutine-locals). Kept out of line so the
+    /// yield path stays short.
     #[cold]
     #[inline(never)]
     fn finished(
         &mut self,
         result: std::thread::Result<R>,
     ) -> CoroutineResult<Y, std::thread::Result<R>> {
-        self.clear_locals();
         CoroutineResult::Return(result)
     }
 
@@ -341,8 +339,8 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
         self.meta.guard.1 + self.meta.stack_size
     }
 
-    /// Drops every coroutine-local value; values created by destructors of
-    /// other values are dropped too.
+    /// Drops every coroutine-local value left after a forced unwind, from
+    /// outside the coroutine (see [`drop_locals`] for the normal end).
     #[inline]
     fn clear_locals(&self) {
         // The common case: no coroutine-local was touched.
@@ -370,6 +368,41 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
 
 /// Rounds of coroutine-local destruction before leftovers are leaked.
 const LOCAL_DESTRUCTOR_ROUNDS: usize = 4;
+
+/// Lets the panic of a forced unwind (`Drop` of a suspended coroutine)
+/// through to corosensei; any other result is returned.
+fn pass_forced_unwind<T>(result: std::thread::Result<T>) -> std::thread::Result<T> {
+    if let Err(payload) = result {
+        // While the body runs, CURRENT is this coroutine's Meta (set by
+        // `resume`, or by `Drop` around a forced unwind).
+        if with_current_meta(|m| m.is_some_and(|m| m.unwinding.get())) {
+            panic::resume_unwind(payload);
+        }
+        return Err(payload);
+    }
+    result
+}
+
+/// Drops the current coroutine's coroutine-local values now, from inside
+/// it, with the same destructor rounds as its end; nothing outside a
+/// coroutine. A coroutine's body does this as it returns; a scheduler
+/// calls it earlier when what the destructors do must happen before its
+/// own bookkeeping of the coroutine's end.
+///
+/// A destructor may suspend the coroutine: no reference to its metadata
+/// is held across one (the `Coroutine` may move while suspended).
+#[doc(hidden)]
+pub fn drop_locals() {
+    for _ in 0..LOCAL_DESTRUCTOR_ROUNDS {
+        let taken = with_current_meta(|m| m.map(|m| std::mem::take(&mut *m.locals.borrow_mut())));
+        match taken {
+            Some(taken) if !taken.iter().all(Option::is_none) => drop(taken),
+            _ => return,
+        }
+    }
+    let left = with_current_meta(|m| m.map(|m| std::mem::take(&mut *m.locals.borrow_mut())));
+    std::mem::forget(left);
+}
 
 impl<I: 'static, Y: 'static, R: 'static> Drop for Coroutine<I, Y, R> {
     fn drop(&mut self) {

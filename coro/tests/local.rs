@@ -205,3 +205,70 @@ fn destructor_touching_its_own_key_does_not_hang() {
     ));
     assert!(co.done());
 }
+
+/// Records, when dropped, the coroutine it was dropped in; panics after
+/// that if asked to.
+struct Witness {
+    seen: std::rc::Rc<Cell<Option<Option<u64>>>>,
+    panic: bool,
+}
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        self.seen.set(Some(corio_coro::current_id()));
+        if self.panic {
+            panic!("a coroutine-local destructor panicked");
+        }
+    }
+}
+
+coroutine_local! {
+    static WITNESS: RefCell<Option<Witness>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn values_are_dropped_inside_the_coroutine_as_it_returns() {
+    // On its own stack and as the current coroutine: whatever a scheduler
+    // lets the body do there (block, yield), a destructor may do too.
+    let seen = std::rc::Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let mut co = Coroutine::<(), (), u32>::new(move |_, ()| {
+        WITNESS.with(|w| {
+            *w.borrow_mut() = Some(Witness {
+                seen: s,
+                panic: false,
+            })
+        });
+        5
+    })
+    .unwrap();
+    let id = co.id();
+    assert_eq!(returned(co.resume(())), 5);
+    assert_eq!(seen.get(), Some(Some(id)));
+}
+
+#[test]
+fn a_panicking_local_destructor_is_the_coroutines_panic() {
+    let seen = std::rc::Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let mut co = Coroutine::<(), (), u32>::new(move |_, ()| {
+        WITNESS.with(|w| {
+            *w.borrow_mut() = Some(Witness {
+                seen: s,
+                panic: true,
+            })
+        });
+        5
+    })
+    .unwrap();
+    match co.resume(()) {
+        CoroutineResult::Return(Err(p)) => {
+            assert_eq!(
+                p.downcast_ref::<&str>(),
+                Some(&"a coroutine-local destructor panicked")
+            );
+        }
+        _ => panic!("expected the destructor's panic as the coroutine's result"),
+    }
+    assert!(seen.get().is_some());
+}

@@ -159,6 +159,9 @@ where
             task.yielder.set(y);
         });
         let value = f();
+        // Its coroutine-locals first, here: their destructors may block,
+        // and one may drop this coroutine's own handle (detaching it).
+        corio_coro::drop_locals();
         let unclaimed = SCHED.with(|s| {
             let task = s.current().expect("a returning coroutine is current");
             if task.detached.get() {

@@ -310,3 +310,76 @@ fn a_detached_coroutine_drops_its_panic_payload() {
         );
     });
 }
+
+/// Sleeps and yields in its destructor, then records that it got through.
+struct BlocksOnDrop(Rc<Cell<u32>>);
+
+impl Drop for BlocksOnDrop {
+    fn drop(&mut self) {
+        sleep(Duration::from_millis(2));
+        yield_now();
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+corio_coro::coroutine_local! {
+    static BLOCKER: RefCell<Option<BlocksOnDrop>> = RefCell::new(None);
+}
+
+#[test]
+fn coroutine_local_destructors_may_block() {
+    // They run inside the coroutine as it ends: a sleep or yield there
+    // suspends it like any other (it used to run on the scheduler's stack,
+    // with the finished coroutine's yielder: undefined behaviour).
+    corio_sched::run(|| {
+        let done = Rc::new(Cell::new(0));
+        let mut handles = Vec::new();
+        for _ in 0..3 {
+            let d = done.clone();
+            handles.push(spawn(move || {
+                BLOCKER.with(|b| *b.borrow_mut() = Some(BlocksOnDrop(d)));
+                7
+            }));
+        }
+        // A fresh spawn joined at once runs inline on the joiner's stack;
+        // the join returns once its locals are gone too.
+        let inline_done = Rc::new(Cell::new(0));
+        let d = inline_done.clone();
+        let inline = spawn(move || BLOCKER.with(|b| *b.borrow_mut() = Some(BlocksOnDrop(d))));
+        inline.join().unwrap();
+        assert_eq!(inline_done.get(), 1);
+        for h in handles {
+            assert_eq!(h.join().unwrap(), 7);
+        }
+        assert_eq!(done.get(), 3);
+    });
+}
+
+#[test]
+fn a_coroutine_local_destructor_may_detach_its_own_coroutine() {
+    // The handle lives in the coroutine's own local: its destructor
+    // detaches the coroutine as it ends, and the value is then dropped
+    // inside it, like any detached coroutine's.
+    corio_coro::coroutine_local! {
+        static OWN: RefCell<Option<JoinHandle<WhereDropped>>> = RefCell::new(None);
+    }
+    corio_sched::run(|| {
+        let seen = Rc::new(Cell::new(None));
+        let slot: Rc<RefCell<Option<JoinHandle<WhereDropped>>>> = Rc::default();
+        let (s, v) = (slot.clone(), seen.clone());
+        let h = spawn(move || {
+            let own = s.borrow_mut().take().expect("handed over before it runs");
+            OWN.with(|o| *o.borrow_mut() = Some(own));
+            WhereDropped(v)
+        });
+        let id = h.id();
+        *slot.borrow_mut() = Some(h);
+        for _ in 0..100 {
+            if seen.get().is_some() {
+                break;
+            }
+            sleep(Duration::from_millis(2));
+        }
+        assert_eq!(seen.get(), Some(Some(id)));
+    });
+}
