@@ -373,14 +373,23 @@ const LOCAL_DESTRUCTOR_ROUNDS: usize = 4;
 /// through to corosensei; any other result is returned.
 fn pass_forced_unwind<T>(result: std::thread::Result<T>) -> std::thread::Result<T> {
     if let Err(payload) = result {
-        // While the body runs, CURRENT is this coroutine's Meta (set by
-        // `resume`, or by `Drop` around a forced unwind).
-        if with_current_meta(|m| m.is_some_and(|m| m.unwinding.get())) {
+        if force_unwinding() {
             panic::resume_unwind(payload);
         }
         return Err(payload);
     }
     result
+}
+
+/// Whether the current coroutine is being unwound by the `Drop` of its
+/// `Coroutine` (it was dropped while suspended). A body that catches
+/// panics itself must let those through (`std::panic::resume_unwind`), or
+/// the drop cannot finish.
+#[doc(hidden)]
+pub fn force_unwinding() -> bool {
+    // While the body runs, CURRENT is this coroutine's Meta (set by
+    // `resume`, or by `Drop` around a forced unwind).
+    with_current_meta(|m| m.is_some_and(|m| m.unwinding.get()))
 }
 
 /// Drops the current coroutine's coroutine-local values now, from inside

@@ -478,6 +478,8 @@ impl Scheduler {
 
     fn finish(&self, task: &Rc<Task>, result: std::thread::Result<()>) {
         task.state.set(State::Done);
+        // The coroutine stored its value or panic itself; a panic here
+        // escaped that (a coroutine-local's destructor panicked).
         if let Err(payload) = result {
             if task.detached.get() {
                 drop(payload); // nobody can take it (see `Task::detached`)

@@ -3,6 +3,7 @@
 use std::any::Any;
 use std::io;
 use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -158,20 +159,28 @@ where
             let task = s.current().expect("a starting coroutine is current");
             task.yielder.set(y);
         });
-        let value = f();
+        let result = panic::catch_unwind(AssertUnwindSafe(f));
+        if result.is_err() && corio_coro::force_unwinding() {
+            // Teardown is unwinding the coroutine: let it.
+            panic::resume_unwind(result.err().expect("checked"));
+        }
         // Its coroutine-locals first, here: their destructors may block,
         // and one may drop this coroutine's own handle (detaching it).
         corio_coro::drop_locals();
         let unclaimed = SCHED.with(|s| {
             let task = s.current().expect("a returning coroutine is current");
             if task.detached.get() {
-                return Some(value);
+                return Some(result);
             }
-            *task.value.borrow_mut() = Some(Box::new(value) as Box<dyn Any>);
+            match result {
+                Ok(value) => *task.value.borrow_mut() = Some(Box::new(value) as Box<dyn Any>),
+                Err(payload) => *task.panic.borrow_mut() = Some(payload),
+            }
             None
         });
-        // Nobody can join: drop it here, in the coroutine, where a
-        // destructor may block like any other code (see `Task::detached`).
+        // Nobody can join: drop the value or panic payload here, in the
+        // coroutine, where a destructor may block like any other code (see
+        // `Task::detached`).
         drop(unclaimed);
     })?;
     let task = Rc::new(Task::new(coro));

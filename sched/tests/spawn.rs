@@ -285,29 +285,37 @@ fn a_detached_coroutine_drops_its_value_itself_as_it_returns() {
     });
 }
 
+/// A panic payload that records, when dropped, the id of the coroutine
+/// it was dropped in (0: outside any), after a sleep.
+struct PayloadWitness(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl Drop for PayloadWitness {
+    fn drop(&mut self) {
+        sleep(Duration::from_millis(1)); // may block: it is in the coroutine
+        let id = current().map_or(0, |c| c.id());
+        self.0.store(id, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 #[test]
-fn a_detached_coroutine_drops_its_panic_payload() {
+fn a_detached_coroutine_drops_its_panic_payload_itself() {
+    use std::sync::atomic::{AtomicU64, Ordering};
     corio_sched::run(|| {
-        // The payload holds the sending half of a channel: the receiver
-        // sees it disconnect once the payload is dropped.
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let watcher = spawn(move || {
-            for _ in 0..500 {
-                if rx.try_recv() == Err(std::sync::mpsc::TryRecvError::Disconnected) {
-                    return true;
-                }
-                sleep(Duration::from_millis(2));
-            }
-            false
-        });
-        drop(spawn(move || {
+        let seen = std::sync::Arc::new(AtomicU64::new(u64::MAX));
+        let s = seen.clone();
+        let h = spawn(move || {
             sleep(Duration::from_millis(5));
-            std::panic::panic_any(tx)
-        }));
-        assert!(
-            watcher.join().unwrap(),
-            "the detached coroutine's panic payload was never dropped"
-        );
+            std::panic::panic_any(PayloadWitness(s))
+        });
+        let id = h.id();
+        drop(h);
+        for _ in 0..200 {
+            if seen.load(Ordering::Relaxed) != u64::MAX {
+                break;
+            }
+            sleep(Duration::from_millis(2));
+        }
+        assert_eq!(seen.load(Ordering::Relaxed), id);
     });
 }
 
