@@ -287,3 +287,28 @@ fn a_notified_waiter_torn_down_before_it_runs_passes_the_notification_on() {
     );
     assert!(start.elapsed() < Duration::from_secs(5));
 }
+
+#[test]
+fn waits_that_end_before_queuing_give_the_mutex_back() {
+    // The park fails before the waiter is queued (the timeout is already
+    // over; a cancel is already pending): the mutex is released all the
+    // same, and relocked for a timeout.
+    corio_sched::run(|| {
+        let pair = Rc::new((Mutex::new(5), Condvar::new()));
+        let g = pair.0.lock().unwrap();
+        let (g, r) = pair.1.wait_timeout(g, Duration::ZERO).unwrap();
+        assert!(r.timed_out());
+        assert_eq!(*g, 5);
+        drop(g);
+        assert!(!pair.0.is_locked());
+
+        let p = pair.clone();
+        let h = spawn(move || {
+            let g = p.0.lock().unwrap();
+            p.1.wait(g).map(drop).map_err(|e| e.kind())
+        });
+        h.cancel(); // before it runs: pending when it parks
+        assert_eq!(h.join().unwrap(), Err(io::ErrorKind::Interrupted));
+        assert!(!pair.0.is_locked(), "the cancelled waiter kept the mutex");
+    });
+}

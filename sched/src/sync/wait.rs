@@ -270,11 +270,13 @@ pub(crate) fn wait<'a, Q: Queue + ?Sized>(
         true
     });
     if let Some((mut state, mut data, after_queued)) = pending.take() {
-        drop(after_queued);
         let e = result.expect_err("park returns early only with an error");
         let mut wake = Wakeups::default();
         q.abandon(&mut state, &mut data, false, &mut wake);
         drop(state);
+        // After the spin lock: it may unlock the condvar's mutex, which can
+        // wake a waiter on another thread (a syscall).
+        drop(after_queued);
         wake.wake();
         return Outcome::Aborted(data, e);
     }
