@@ -209,7 +209,7 @@ fn destructor_touching_its_own_key_does_not_hang() {
 /// Records, when dropped, the coroutine it was dropped in; panics after
 /// that if asked to.
 struct Witness {
-    seen: std::rc::Rc<Cell<Option<Option<u64>>>>,
+    seen: Seen,
     panic: bool,
 }
 
@@ -226,22 +226,27 @@ coroutine_local! {
     static WITNESS: RefCell<Option<Witness>> = const { RefCell::new(None) };
 }
 
+/// Where a [`Witness`] was dropped: `Some(current_id())` once it was.
+type Seen = std::rc::Rc<Cell<Option<Option<u64>>>>;
+
+/// A coroutine that puts a [`Witness`] in its local and returns 5, and
+/// where the witness reports.
+fn witnessed(panic: bool) -> (Coroutine<(), (), u32>, Seen) {
+    let seen = std::rc::Rc::new(Cell::new(None));
+    let s = seen.clone();
+    let co = Coroutine::new(move |_, ()| {
+        WITNESS.with(|w| *w.borrow_mut() = Some(Witness { seen: s, panic }));
+        5
+    })
+    .unwrap();
+    (co, seen)
+}
+
 #[test]
 fn values_are_dropped_inside_the_coroutine_as_it_returns() {
     // On its own stack and as the current coroutine: whatever a scheduler
     // lets the body do there (block, yield), a destructor may do too.
-    let seen = std::rc::Rc::new(Cell::new(None));
-    let s = seen.clone();
-    let mut co = Coroutine::<(), (), u32>::new(move |_, ()| {
-        WITNESS.with(|w| {
-            *w.borrow_mut() = Some(Witness {
-                seen: s,
-                panic: false,
-            })
-        });
-        5
-    })
-    .unwrap();
+    let (mut co, seen) = witnessed(false);
     let id = co.id();
     assert_eq!(returned(co.resume(())), 5);
     assert_eq!(seen.get(), Some(Some(id)));
@@ -249,18 +254,7 @@ fn values_are_dropped_inside_the_coroutine_as_it_returns() {
 
 #[test]
 fn a_panicking_local_destructor_is_the_coroutines_panic() {
-    let seen = std::rc::Rc::new(Cell::new(None));
-    let s = seen.clone();
-    let mut co = Coroutine::<(), (), u32>::new(move |_, ()| {
-        WITNESS.with(|w| {
-            *w.borrow_mut() = Some(Witness {
-                seen: s,
-                panic: true,
-            })
-        });
-        5
-    })
-    .unwrap();
+    let (mut co, seen) = witnessed(true);
     match co.resume(()) {
         CoroutineResult::Return(Err(p)) => {
             assert_eq!(
