@@ -351,18 +351,10 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
 
     #[cold]
     fn clear_locals_slow(&self) {
-        // Like pthread's PTHREAD_DESTRUCTOR_ITERATIONS: a destructor that
-        // keeps re-creating values (e.g. by touching its own key) cannot
-        // loop forever; what is left after the last round is leaked.
-        for _ in 0..LOCAL_DESTRUCTOR_ROUNDS {
-            let taken = std::mem::take(&mut *self.meta.locals.borrow_mut());
-            if taken.iter().all(Option::is_none) {
-                return;
-            }
-            let _enter = Leave::enter(&self.meta);
-            drop(taken);
-        }
-        std::mem::forget(std::mem::take(&mut *self.meta.locals.borrow_mut()));
+        // With this coroutine current, as inside it (destructors see their
+        // coroutine's other locals).
+        let _enter = Leave::enter(&self.meta);
+        drop_locals();
     }
 }
 
@@ -370,8 +362,11 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
 const LOCAL_DESTRUCTOR_ROUNDS: usize = 4;
 
 /// Lets the panic of a forced unwind (`Drop` of a suspended coroutine)
-/// through to corosensei; any other result is returned.
-fn pass_forced_unwind<T>(result: std::thread::Result<T>) -> std::thread::Result<T> {
+/// through to corosensei; any other result is returned. A body that
+/// catches panics itself passes its `catch_unwind` result through this,
+/// or the drop cannot finish.
+#[doc(hidden)]
+pub fn pass_forced_unwind<T>(result: std::thread::Result<T>) -> std::thread::Result<T> {
     if let Err(payload) = result {
         if force_unwinding() {
             panic::resume_unwind(payload);
@@ -382,24 +377,23 @@ fn pass_forced_unwind<T>(result: std::thread::Result<T>) -> std::thread::Result<
 }
 
 /// Whether the current coroutine is being unwound by the `Drop` of its
-/// `Coroutine` (it was dropped while suspended). A body that catches
-/// panics itself must let those through (`std::panic::resume_unwind`), or
-/// the drop cannot finish.
-#[doc(hidden)]
-pub fn force_unwinding() -> bool {
+/// `Coroutine` (it was dropped while suspended).
+fn force_unwinding() -> bool {
     // While the body runs, CURRENT is this coroutine's Meta (set by
     // `resume`, or by `Drop` around a forced unwind).
     with_current_meta(|m| m.is_some_and(|m| m.unwinding.get()))
 }
 
 /// Drops the current coroutine's coroutine-local values now, from inside
-/// it, with the same destructor rounds as its end; nothing outside a
-/// coroutine. A coroutine's body does this as it returns; a scheduler
-/// calls it earlier when what the destructors do must happen before its
-/// own bookkeeping of the coroutine's end.
+/// it; nothing outside a coroutine. A coroutine's body does this as it
+/// returns; a scheduler calls it earlier when what the destructors do must
+/// happen before its own bookkeeping of the coroutine's end.
 ///
-/// A destructor may suspend the coroutine: no reference to its metadata
-/// is held across one (the `Coroutine` may move while suspended).
+/// Like pthread's PTHREAD_DESTRUCTOR_ITERATIONS: a destructor that keeps
+/// re-creating values (e.g. by touching its own key) cannot loop forever;
+/// what is left after the last round is leaked. A destructor may suspend
+/// the coroutine: no reference to its metadata is held across one (the
+/// `Coroutine` may move while suspended).
 #[doc(hidden)]
 pub fn drop_locals() {
     for _ in 0..LOCAL_DESTRUCTOR_ROUNDS {

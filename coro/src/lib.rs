@@ -55,6 +55,6 @@ mod sys;
 
 pub use coroutine::{
     Builder, Coroutine, CoroutineResult, RESUME_BYTES, Yielder, current_id, current_name,
-    drop_locals, force_unwinding,
+    drop_locals, pass_forced_unwind,
 };
 pub use local::LocalKey;

@@ -159,11 +159,8 @@ where
             let task = s.current().expect("a starting coroutine is current");
             task.yielder.set(y);
         });
-        let result = panic::catch_unwind(AssertUnwindSafe(f));
-        if result.is_err() && corio_coro::force_unwinding() {
-            // Teardown is unwinding the coroutine: let it.
-            panic::resume_unwind(result.err().expect("checked"));
-        }
+        // Teardown's unwinding of the coroutine is let through.
+        let result = corio_coro::pass_forced_unwind(panic::catch_unwind(AssertUnwindSafe(f)));
         // Its coroutine-locals first, here: their destructors may block,
         // and one may drop this coroutine's own handle (detaching it).
         corio_coro::drop_locals();

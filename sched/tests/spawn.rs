@@ -253,6 +253,17 @@ fn a_returned_value_lives_until_joined_or_detached() {
     assert_eq!(drops.dropped(), 3);
 }
 
+/// Sleeps in 2 ms steps until `done` holds, for at most about a second
+/// (the caller's assertion then says what did not happen).
+fn sleep_until(done: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if done() {
+            return;
+        }
+        sleep(Duration::from_millis(2));
+    }
+}
+
 /// Records, when dropped, which coroutine it was dropped in.
 struct WhereDropped(Rc<Cell<Option<Option<u64>>>>);
 
@@ -273,12 +284,7 @@ fn a_detached_coroutine_drops_its_value_itself_as_it_returns() {
         });
         let id = h.id();
         drop(h); // detached before it returns
-        for _ in 0..200 {
-            if seen.get().is_some() {
-                break;
-            }
-            sleep(Duration::from_millis(5));
-        }
+        sleep_until(|| seen.get().is_some());
         // Inside the coroutine, where a destructor may block like any
         // other code, not on the scheduler's stack afterwards.
         assert_eq!(seen.get(), Some(Some(id)));
@@ -309,12 +315,7 @@ fn a_detached_coroutine_drops_its_panic_payload_itself() {
         });
         let id = h.id();
         drop(h);
-        for _ in 0..200 {
-            if seen.load(Ordering::Relaxed) != u64::MAX {
-                break;
-            }
-            sleep(Duration::from_millis(2));
-        }
+        sleep_until(|| seen.load(Ordering::Relaxed) != u64::MAX);
         assert_eq!(seen.load(Ordering::Relaxed), id);
     });
 }
@@ -382,12 +383,7 @@ fn a_coroutine_local_destructor_may_detach_its_own_coroutine() {
         });
         let id = h.id();
         *slot.borrow_mut() = Some(h);
-        for _ in 0..100 {
-            if seen.get().is_some() {
-                break;
-            }
-            sleep(Duration::from_millis(2));
-        }
+        sleep_until(|| seen.get().is_some());
         assert_eq!(seen.get(), Some(Some(id)));
     });
 }
