@@ -27,6 +27,19 @@
 //! The exit status is non-zero if any byte differed, any connection failed,
 //! or no message completed.
 //!
+//! **Interleaved servers.** `--addr` and `--server-pid` take comma-separated
+//! lists: `loadgen` then opens `--conns` connections to every server and
+//! loads one server at a time, taking turns in slices of `--slice-ms`
+//! milliseconds (the connections of the others stay open and idle: each
+//! finishes the message it has in flight and sends no next one until its
+//! server's turn comes again). It prints one `RESULT` line per server
+//! (`server=` its place in the list), each server's CPU time over the whole
+//! window divided by its own messages: an idle server costs no CPU. A
+//! comparison of servers run this way shares the machine's slower and
+//! faster spells slice by slice, where separate runs seconds apart do not.
+//! Use a window that is a whole number of turns (`--secs` a multiple of
+//! the servers times `--slice-ms`), so every server gets as many slices.
+//!
 //! Run: `cargo run --release -p corio-bench --bin loadgen -- --addr
 //! 127.0.0.1:7000 --conns 100 --size 64 --secs 5 --warmup 1 --server-pid PID`.
 
@@ -43,8 +56,10 @@ use corio_bench::echo::sys::{EMPTY_EVENT, Epoll, raise_nofile_limit};
 const USAGE: &str = "\
 loadgen: ping-pong echo load, verified, with latency histogram
 
-usage: loadgen [--addr 127.0.0.1:7000] [--conns 100] [--size 64] [--secs 5]
-               [--warmup 1] [--threads 1] [--server-pid PID]";
+usage: loadgen [--addr 127.0.0.1:7000[,ADDR...]] [--conns 100] [--size 64] [--secs 5]
+               [--warmup 1] [--threads 1] [--server-pid PID[,PID...]] [--slice-ms 200]
+several addresses: --conns connections to each, one server loaded at a time
+in turns of --slice-ms, one RESULT line per server";
 
 /// Distinct message starts: message `k` of connection `c` is the slice of
 /// the thread's pattern at offset `(7c + k) % PATTERN_SHIFTS`, so a lost,
@@ -60,6 +75,32 @@ struct Plan {
     start: Instant,
     /// End of the measured window; the run stops here.
     end: Instant,
+    /// Servers taking turns (1: one server, always loaded).
+    servers: usize,
+    /// Start of the first turn.
+    t0: Instant,
+    /// Length of one server's turn.
+    slice: Duration,
+}
+
+impl Plan {
+    /// The server whose turn it is at `now`.
+    #[inline]
+    fn turn(&self, now: Instant) -> usize {
+        if self.servers == 1 {
+            return 0;
+        }
+        let slices = now.saturating_duration_since(self.t0).as_nanos() / self.slice.as_nanos();
+        (slices % self.servers as u128) as usize
+    }
+
+    /// When the turn going on at `now` ends.
+    fn turn_end(&self, now: Instant) -> Instant {
+        let slice = self.slice.as_nanos();
+        let slices = now.saturating_duration_since(self.t0).as_nanos() / slice;
+        let nanos = u64::try_from((slices + 1) * slice).unwrap_or(u64::MAX);
+        self.t0 + Duration::from_nanos(nanos)
+    }
 }
 
 /// One client connection and where it is in its current message.
@@ -68,6 +109,10 @@ struct Conn {
     stream: TcpStream,
     /// Index of this connection over all threads (picks its pattern).
     id: usize,
+    /// Which server (place in `--addr`) it is connected to.
+    server: usize,
+    /// True while no message is in flight (its server's turn is over).
+    idle: bool,
     /// Messages completed so far (picks the next pattern offset).
     seq: usize,
     /// Bytes of the current message written; `<= size`.
@@ -82,7 +127,8 @@ struct Conn {
     alive: bool,
 }
 
-/// What one client thread counted inside the measured window.
+/// What one client thread counted inside the measured window, for one
+/// server.
 #[derive(Default)]
 struct Tally {
     /// Messages completed in the window.
@@ -97,15 +143,37 @@ struct Tally {
 
 fn main() {
     let mut args = Args::from_env(USAGE);
-    let addr: SocketAddr = args.get("addr", "127.0.0.1:7000".parse().expect("literal"));
+    let addrs: String = args.get("addr", "127.0.0.1:7000".to_string());
     let conns: usize = args.get("conns", 100);
     let size: usize = args.get("size", 64);
     let secs: f64 = args.get("secs", 5.0);
     let warmup: f64 = args.get("warmup", 1.0);
     let threads: usize = args.get("threads", 1);
-    let server_pid: Option<u32> = args.opt("server-pid");
-    if !addr.ip().is_loopback() {
+    let pids: Option<String> = args.opt("server-pid");
+    let slice_ms: f64 = args.get("slice-ms", 200.0);
+    let Ok(addrs) = addrs
+        .split(',')
+        .map(str::parse::<SocketAddr>)
+        .collect::<Result<Vec<_>, _>>()
+    else {
+        args.usage_error("--addr: a comma-separated list of IP:PORT")
+    };
+    if addrs.iter().any(|a| !a.ip().is_loopback()) {
         args.usage_error("loadgen only connects to loopback addresses (127.0.0.0/8, ::1)");
+    }
+    let pids: Vec<Option<u32>> = match pids {
+        None => vec![None; addrs.len()],
+        Some(list) => match list
+            .split(',')
+            .map(str::parse)
+            .collect::<Result<Vec<u32>, _>>()
+        {
+            Ok(p) if p.len() == addrs.len() => p.into_iter().map(Some).collect(),
+            _ => args.usage_error("--server-pid: one PID per address of --addr"),
+        },
+    };
+    if slice_ms.is_nan() || slice_ms < 1.0 {
+        args.usage_error("--slice-ms must be at least 1");
     }
     if conns == 0
         || size == 0
@@ -125,12 +193,14 @@ fn main() {
 
     // Connect everything before the clock starts.
     let mut shares: Vec<Vec<Conn>> = (0..threads).map(|_| Vec::new()).collect();
-    for id in 0..conns {
-        match connect(addr, id) {
-            Ok(c) => shares[id % threads].push(c),
-            Err(e) => {
-                eprintln!("loadgen: connection {id} to {addr}: {e}");
-                std::process::exit(1);
+    for (server, &addr) in addrs.iter().enumerate() {
+        for id in 0..conns {
+            match connect(addr, id, server) {
+                Ok(c) => shares[id % threads].push(c),
+                Err(e) => {
+                    eprintln!("loadgen: connection {id} to {addr}: {e}");
+                    std::process::exit(1);
+                }
             }
         }
     }
@@ -141,6 +211,9 @@ fn main() {
         size,
         start,
         end: start + Duration::from_secs_f64(secs),
+        servers: addrs.len(),
+        t0,
+        slice: Duration::from_secs_f64(slice_ms / 1000.0),
     };
     let workers: Vec<_> = shares
         .into_iter()
@@ -149,78 +222,94 @@ fn main() {
 
     // Sample CPU times at the window's edges while the clients run.
     sleep_until(plan.start);
-    let server_before = server_pid.and_then(server_cpu_time);
+    let servers_before: Vec<_> = pids.iter().map(|p| p.and_then(server_cpu_time)).collect();
     let me = std::process::id();
     let client_before = procfs::cpu_ns(me).ok();
     let machine_before = procfs::machine_busy_ns().ok();
     sleep_until(plan.end);
-    let server_after = server_pid.and_then(server_cpu_time);
+    let servers_after: Vec<_> = pids.iter().map(|p| p.and_then(server_cpu_time)).collect();
     let client_after = procfs::cpu_ns(me).ok();
     let machine_after = procfs::machine_busy_ns().ok();
     let window = plan.end.duration_since(plan.start).as_secs_f64();
 
-    let mut total = Tally::default();
+    let mut totals: Vec<Tally> = addrs.iter().map(|_| Tally::default()).collect();
     for w in workers {
-        let t = w.join().expect("client thread panicked");
-        total.msgs += t.msgs;
-        total.hist.merge(&t.hist);
-        total.errors += t.errors;
-        total.mismatches += t.mismatches;
+        let tallies = w.join().expect("client thread panicked");
+        for (total, t) in totals.iter_mut().zip(tallies) {
+            total.msgs += t.msgs;
+            total.hist.merge(&t.hist);
+            total.errors += t.errors;
+            total.mismatches += t.mismatches;
+        }
     }
 
-    let per_msg = |before: Option<u64>, after: Option<u64>| match (before, after) {
-        (Some(b), Some(a)) if total.msgs > 0 => {
-            format!("{:.0}", (a - b) as f64 / total.msgs as f64)
-        }
+    let all_msgs: u64 = totals.iter().map(|t| t.msgs).sum();
+    let per_msg = |before: Option<u64>, after: Option<u64>, msgs: u64| match (before, after) {
+        (Some(b), Some(a)) if msgs > 0 => format!("{:.0}", (a - b) as f64 / msgs as f64),
         _ => "NA".to_string(),
     };
     let total_ns = |t: Option<procfs::CpuTime>| t.map(|t| t.total_ns);
     let user_ns = |t: Option<procfs::CpuTime>| t.map(|t| t.user_ns);
-    let server_cpu = per_msg(total_ns(server_before), total_ns(server_after));
-    let server_user = per_msg(user_ns(server_before), user_ns(server_after));
-    // CPUs' worth of time that neither the server nor this process used:
+    // All servers' CPU time over the window, if every one is known.
+    let servers_ns = servers_before
+        .iter()
+        .zip(&servers_after)
+        .map(|(&b, &a)| Some(total_ns(a)? - total_ns(b)?))
+        .sum::<Option<u64>>();
+    // CPUs' worth of time that neither the servers nor this process used:
     // other programs, and kernel work not charged to either.
     let other_cpus = match (
         machine_before.zip(machine_after),
         client_before.zip(client_after),
-        total_ns(server_before).zip(total_ns(server_after)),
+        servers_ns,
     ) {
-        (Some((mb, ma)), Some((cb, ca)), Some((sb, sa))) => {
-            let other = (ma - mb) as f64 - (ca - cb) as f64 - (sa - sb) as f64;
+        (Some((mb, ma)), Some((cb, ca)), Some(s)) => {
+            let other = (ma - mb) as f64 - (ca - cb) as f64 - s as f64;
             format!("{:.2}", (other / (window * 1e9)).max(0.0))
         }
         _ => "NA".to_string(),
     };
-    let us = |q: f64| total.hist.quantile(q) as f64 / 1000.0;
-    println!(
-        "RESULT conns={conns} size={size} threads={threads} secs={window:.2} msgs={} \
-         msgs_per_sec={:.0} p50_us={:.1} p90_us={:.1} p99_us={:.1} p999_us={:.1} max_us={:.1} \
-         errors={} mismatches={} server_cpu_ns_per_msg={server_cpu} client_cpu_ns_per_msg={} \
-         other_cpus={other_cpus} server_user_ns_per_msg={server_user}",
-        total.msgs,
-        total.msgs as f64 / window,
-        us(0.5),
-        us(0.9),
-        us(0.99),
-        us(0.999),
-        total.hist.max() as f64 / 1000.0,
-        total.errors,
-        total.mismatches,
-        per_msg(client_before, client_after),
-    );
-    if total.errors > 0 || total.mismatches > 0 || total.msgs == 0 {
+    // The client's CPU is shared by all servers' messages.
+    let client_cpu = per_msg(client_before, client_after, all_msgs);
+    let mut failed = false;
+    for (i, total) in totals.iter().enumerate() {
+        let (before, after) = (servers_before[i], servers_after[i]);
+        let server_cpu = per_msg(total_ns(before), total_ns(after), total.msgs);
+        let server_user = per_msg(user_ns(before), user_ns(after), total.msgs);
+        let us = |q: f64| total.hist.quantile(q) as f64 / 1000.0;
+        println!(
+            "RESULT server={i} conns={conns} size={size} threads={threads} secs={window:.2} \
+             msgs={} msgs_per_sec={:.0} p50_us={:.1} p90_us={:.1} p99_us={:.1} p999_us={:.1} \
+             max_us={:.1} errors={} mismatches={} server_cpu_ns_per_msg={server_cpu} \
+             client_cpu_ns_per_msg={client_cpu} other_cpus={other_cpus} \
+             server_user_ns_per_msg={server_user}",
+            total.msgs,
+            total.msgs as f64 * addrs.len() as f64 / window,
+            us(0.5),
+            us(0.9),
+            us(0.99),
+            us(0.999),
+            total.hist.max() as f64 / 1000.0,
+            total.errors,
+            total.mismatches,
+        );
+        failed |= total.errors > 0 || total.mismatches > 0 || total.msgs == 0;
+    }
+    if failed {
         std::process::exit(1);
     }
 }
 
 /// Opens connection `id`: blocking connect, then non-blocking, no Nagle.
-fn connect(addr: SocketAddr, id: usize) -> io::Result<Conn> {
+fn connect(addr: SocketAddr, id: usize, server: usize) -> io::Result<Conn> {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(10))?;
     stream.set_nodelay(true)?;
     stream.set_nonblocking(true)?;
     Ok(Conn {
         stream,
         id,
+        server,
+        idle: true,
         seq: 0,
         written: 0,
         read: 0,
@@ -244,9 +333,10 @@ fn sleep_until(t: Instant) {
     }
 }
 
-/// Drives `conns` until the end of the window and returns what it counted.
-fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Tally {
-    let mut tally = Tally::default();
+/// Drives `conns` until the end of the window and returns what it counted,
+/// per server.
+fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Vec<Tally> {
+    let mut tallies: Vec<Tally> = (0..plan.servers).map(|_| Tally::default()).collect();
     let pattern = make_pattern(plan.size + PATTERN_SHIFTS);
     let mut scratch = vec![0u8; plan.size];
     let epoll = Epoll::new().expect("epoll_create1");
@@ -255,17 +345,38 @@ fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Tally {
         epoll
             .add(c.stream.as_raw_fd(), libc::EPOLLIN as u32, i as u64)
             .expect("epoll_ctl ADD");
-        c.sent_at = Instant::now();
-        if let Err(e) = send(c, &epoll, i, &pattern, plan.size) {
-            fail(c, &mut tally, &e);
-        }
     }
+    // The server whose connections are loaded; none yet.
+    let mut turn = usize::MAX;
     loop {
         let now = Instant::now();
         if now >= plan.end {
             break;
         }
-        let timeout_ms = ((plan.end - now).as_millis() as i32).clamp(1, 100);
+        let t = plan.turn(now);
+        if t != turn {
+            // A new turn: start its server's idle connections (the last
+            // server's finish their messages in flight, then rest).
+            turn = t;
+            for (i, c) in conns.iter_mut().enumerate() {
+                if c.server == turn && c.idle && c.alive {
+                    c.idle = false;
+                    c.sent_at = now;
+                    if let Err(e) = send(c, &epoll, i, &pattern, plan.size) {
+                        fail(c, &mut tallies[turn], &e);
+                    }
+                }
+            }
+        }
+        let mut wake = plan.end;
+        if plan.servers > 1 {
+            wake = wake.min(plan.turn_end(now));
+        }
+        let timeout_ms = (wake
+            .saturating_duration_since(now)
+            .as_micros()
+            .div_ceil(1000) as i32)
+            .clamp(1, 100);
         let n = epoll.wait(&mut events, timeout_ms).expect("epoll_wait");
         for ev in &events[..n] {
             let i = ev.u64 as usize;
@@ -274,21 +385,13 @@ fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Tally {
             if !c.alive {
                 continue;
             }
-            if let Err(e) = on_event(
-                c,
-                flags,
-                &epoll,
-                i,
-                &pattern,
-                &mut scratch,
-                plan,
-                &mut tally,
-            ) {
-                fail(c, &mut tally, &e);
+            let tally = &mut tallies[c.server];
+            if let Err(e) = on_event(c, flags, &epoll, i, &pattern, &mut scratch, plan, tally) {
+                fail(c, tally, &e);
             }
         }
     }
-    tally
+    tallies
 }
 
 /// Marks `c` failed: counted once, deregistered, then ignored.
@@ -351,6 +454,11 @@ fn on_event(
                     c.written = 0;
                     c.read = 0;
                     c.sent_at = now;
+                    if plan.turn(now) != c.server {
+                        // Its server's turn is over: rest until the next.
+                        c.idle = true;
+                        return Ok(());
+                    }
                     // The reply to this one cannot be there yet: back to epoll.
                     return send(c, epoll, i, pattern, size);
                 }
@@ -404,4 +512,43 @@ fn make_pattern(len: usize) -> Vec<u8> {
             (x >> 24) as u8
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(servers: usize) -> Plan {
+        let t0 = Instant::now();
+        Plan {
+            size: 64,
+            start: t0,
+            end: t0 + Duration::from_secs(1),
+            servers,
+            t0,
+            slice: Duration::from_millis(200),
+        }
+    }
+
+    #[test]
+    fn servers_take_turns_of_one_slice_in_order() {
+        let p = plan(3);
+        let at = |ms: u64| p.t0 + Duration::from_millis(ms);
+        let turns: Vec<usize> = [0, 199, 200, 399, 400, 599, 600, 850]
+            .iter()
+            .map(|&ms| p.turn(at(ms)))
+            .collect();
+        assert_eq!(turns, [0, 0, 1, 1, 2, 2, 0, 1]);
+        assert_eq!(p.turn_end(at(0)), at(200));
+        assert_eq!(p.turn_end(at(250)), at(400));
+        assert_eq!(p.turn_end(at(400)), at(600));
+    }
+
+    #[test]
+    fn one_server_is_loaded_all_the_time() {
+        let p = plan(1);
+        for ms in [0, 200, 450, 10_000] {
+            assert_eq!(p.turn(p.t0 + Duration::from_millis(ms)), 0);
+        }
+    }
 }

@@ -15,6 +15,11 @@
 //! server, and the micro-benchmark binaries (`coro_micro`, `sched_micro`,
 //! `sync_micro`) that exist are run to refresh their sections.
 //!
+//! The target verdicts come from rounds after the sweep in which corio and
+//! the peers its targets name serve one `loadgen` run together, loaded one
+//! at a time in short turns (`loadgen --slice-ms`), so that the machine's
+//! slower and faster spells fall on all of them alike.
+//!
 //! It builds nothing: it runs the binaries next to its own executable and
 //! corio's `echo` example (`target/release/examples/echo`); the Go peer
 //! (`bench/go`, built into `peer_go` there by `bench/run.sh` when `go` is on
@@ -35,10 +40,10 @@ use corio_bench::echo::args::Args;
 use corio_bench::fmt_ns;
 
 use model::{
-    Config, Opts, RunResult, Runs, Server, TARGET_WARMUP, config_index, servers_for, target_configs,
+    Config, Opts, RunResult, Runs, Server, config_index, servers_for, target_configs, target_window,
 };
 use report::{Report, write_outputs};
-use run::{run_idle, run_one, taskset_works, wait_quiet};
+use run::{run_idle, run_servers, taskset_works, wait_quiet};
 
 /// A run during which other work took more CPUs than this is disturbed.
 pub(crate) const DISTURBED: f64 = 0.3;
@@ -49,15 +54,17 @@ const USAGE: &str = "\
 suite: echo servers side by side, written to BENCHMARKS.md (builds nothing)
 
 usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
-             [--target-rounds 20] [--target-secs 1]
+             [--target-rounds 20] [--target-secs 2.4]
              [--idle-conns 10000] [--no-idle] [--no-micro]
              [--servers corio,epoll,tokio-ct,tokio-mt,may,go,std]
              [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
              [--corio target/release/examples/echo] [--out BENCHMARKS.md]
 --quick: 5 repeats of 1 s after 0.25 s warm-up, 10 target rounds (about 9
 minutes on 2 CPUs; the full run about 21). After the sweep, --target-rounds rounds of corio and the
-peers of its targets only (1 s runs after 0.25 s of warm-up) give the paired
-ratios the target verdicts use; 0 leaves the verdicts to the sweep's rounds.
+peers of its targets only give the paired ratios the target verdicts use (0
+leaves the verdicts to the sweep's rounds): in each, all of them serve one
+loadgen run, taking turns of 200 ms, for at least --target-secs seconds
+after one turn each of warm-up.
 The two-thread configuration runs server and client on the union of both
 CPU sets. Before each run the suite waits up to --quiet-wait seconds for the
 machine to be idle (0: do not wait); a run during which other programs took
@@ -71,7 +78,7 @@ fn main() {
     let secs: f64 = args.get("secs", secs);
     let warmup: f64 = args.get("warmup", warmup);
     let target_rounds: usize = args.get("target-rounds", if quick { 10 } else { 20 });
-    let target_secs: f64 = args.get("target-secs", 1.0);
+    let target_secs: f64 = args.get("target-secs", 2.4);
     let no_idle = args.flag("no-idle");
     let idle_conns: u64 = args.get("idle-conns", 10_000);
     let micro = !args.flag("no-micro");
@@ -176,6 +183,7 @@ fn main() {
             &list,
             opts.repeats,
             (opts.warmup, opts.secs),
+            false,
             "",
             &mut results,
         );
@@ -202,9 +210,8 @@ fn main() {
         m.done = 0;
         m.total = targets.iter().map(|(_, l)| l.len()).sum::<usize>() * opts.target_rounds;
         eprintln!(
-            "suite: target rounds: {} runs of {:.2} s + start-up",
-            m.total,
-            TARGET_WARMUP + opts.target_secs
+            "suite: target rounds: {} runs, each of corio and its peers taking turns",
+            opts.target_rounds * targets.len(),
         );
         for (ci, list) in &targets {
             m.rounds(
@@ -212,7 +219,8 @@ fn main() {
                 &configs[*ci],
                 list,
                 opts.target_rounds,
-                (TARGET_WARMUP, opts.target_secs),
+                target_window(list.len(), opts.target_secs),
+                true,
                 "target ",
                 &mut target_results,
             );
@@ -353,7 +361,8 @@ struct Measurer<'a> {
 
 impl Measurer<'_> {
     /// `rounds` rounds of every server in `list` (the order rotated each
-    /// round) in configuration `ci`, into `results`.
+    /// round) in configuration `ci`, into `results`: each server in a run
+    /// of its own, or, `together`, all of them in one run, taking turns.
     #[allow(clippy::too_many_arguments)]
     fn rounds(
         &mut self,
@@ -362,51 +371,60 @@ impl Measurer<'_> {
         list: &[Server],
         rounds: usize,
         window: (f64, f64),
+        together: bool,
         phase: &str,
         results: &mut HashMap<(usize, &'static str), Runs>,
     ) {
         for rep in 0..rounds {
-            let mut order = list.to_vec();
+            let mut order: Vec<&Server> = list.iter().collect();
             let n = order.len().max(1);
             order.rotate_left(rep % n);
-            for server in &order {
-                self.done += 1;
-                let r = self.measure(server, cfg, window);
-                let at = format!(
-                    "[{phase}{}/{}] {} {} #{}",
-                    self.done,
-                    self.total,
-                    cfg.short(),
-                    server.key,
-                    rep + 1
-                );
-                match &r {
-                    Ok(r) => eprintln!(
-                        "{at}: {:.0} msgs/s, server {}/msg (user {}), p99 {}",
-                        r.msgs_per_sec,
-                        r.server_cpu_ns.map_or("NA".into(), fmt_ns),
-                        r.server_user_ns.map_or("NA".into(), fmt_ns),
-                        fmt_ns(r.p99_us * 1e3)
-                    ),
-                    Err(e) => eprintln!("{at}: FAILED: {e}"),
-                }
-                let entry = results.entry((ci, server.key)).or_default();
-                match r {
-                    Ok(r) => entry.ok.push(r),
-                    Err(e) => entry.failures.push(e),
+            let groups: Vec<&[&Server]> = if together {
+                vec![&order[..]]
+            } else {
+                order.chunks(1).collect()
+            };
+            for group in groups {
+                self.done += group.len();
+                let r = self.measure(group, cfg, window);
+                for (i, server) in group.iter().enumerate() {
+                    let r = r.as_ref().map(|v| v[i]).map_err(String::clone);
+                    let at = format!(
+                        "[{phase}{}/{}] {} {} #{}",
+                        self.done + 1 + i - group.len(),
+                        self.total,
+                        cfg.short(),
+                        server.key,
+                        rep + 1
+                    );
+                    match &r {
+                        Ok(r) => eprintln!(
+                            "{at}: {:.0} msgs/s, server {}/msg (user {}), p99 {}",
+                            r.msgs_per_sec,
+                            r.server_cpu_ns.map_or("NA".into(), fmt_ns),
+                            r.server_user_ns.map_or("NA".into(), fmt_ns),
+                            fmt_ns(r.p99_us * 1e3)
+                        ),
+                        Err(e) => eprintln!("{at}: FAILED: {e}"),
+                    }
+                    let entry = results.entry((ci, server.key)).or_default();
+                    match r {
+                        Ok(r) => entry.ok.push(r),
+                        Err(e) => entry.failures.push(e),
+                    }
                 }
             }
         }
     }
 
-    /// One run, done again (up to [`TRIES`] times) while other work
-    /// disturbed it.
+    /// One run of `servers`, done again (up to [`TRIES`] times) while other
+    /// work disturbed it.
     fn measure(
         &mut self,
-        server: &Server,
+        servers: &[&Server],
         cfg: &Config,
         window: (f64, f64),
-    ) -> Result<RunResult, String> {
+    ) -> Result<Vec<RunResult>, String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -414,16 +432,19 @@ impl Measurer<'_> {
                 self.busy_starts += 1;
                 eprintln!("suite: the machine is busy; running anyway");
             }
-            let r = run_one(self.opts, server, cfg, self.loadgen, window);
-            match &r {
-                Ok(x) if x.other_cpus.unwrap_or(0.0) > DISTURBED && attempt < TRIES => {
-                    self.retried += 1;
-                    eprintln!(
-                        "suite: other work took {:.2} CPUs during the run: again",
-                        x.other_cpus.unwrap_or(0.0)
-                    );
-                }
-                _ => return r,
+            let r = run_servers(self.opts, servers, cfg, self.loadgen, window);
+            // Every line of one run reports the same other work.
+            let other = r
+                .as_ref()
+                .ok()
+                .and_then(|v| v.first())
+                .and_then(|x| x.other_cpus)
+                .unwrap_or(0.0);
+            if other > DISTURBED && attempt < TRIES {
+                self.retried += 1;
+                eprintln!("suite: other work took {other:.2} CPUs during the run: again");
+            } else {
+                return r;
             }
         }
     }

@@ -342,12 +342,34 @@ pub(crate) fn target_configs() -> Vec<TargetConfig> {
     out
 }
 
-/// Warm-up of a run in the target rounds (as `--quick`'s).
-pub(crate) const TARGET_WARMUP: f64 = 0.25;
+/// One server's turn, in seconds, in the target rounds, where `loadgen`
+/// drives corio and its peers in one run, one server at a time
+/// (`loadgen --slice-ms`).
+pub(crate) const TARGET_SLICE: f64 = 0.2;
+
+/// Warm-up and measured seconds of a target round of `servers` servers
+/// taking turns: one turn each to warm up, then at least `secs` rounded up
+/// to whole turns of every server, so each gets as many slices.
+pub(crate) fn target_window(servers: usize, secs: f64) -> (f64, f64) {
+    let turn = TARGET_SLICE * servers.max(1) as f64;
+    let turns = (secs / turn - 1e-9).ceil().max(1.0);
+    (turn, turns * turn)
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn target_windows_are_whole_turns_of_every_server() {
+        let close = |(w, s): (f64, f64), (ew, es): (f64, f64)| {
+            assert!((w - ew).abs() < 1e-9 && (s - es).abs() < 1e-9, "{w} {s}");
+        };
+        close(target_window(3, 2.4), (0.6, 2.4));
+        close(target_window(2, 2.4), (0.4, 2.4));
+        close(target_window(3, 2.5), (0.6, 3.0));
+        close(target_window(2, 0.1), (0.4, 0.4));
+    }
 
     /// The sentences are the targets table's first column, as issue 8
     /// words them.

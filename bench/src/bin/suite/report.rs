@@ -237,18 +237,23 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         let _ = writeln!(
             s,
             "The spells are often shorter than a round of every server, so after the sweep the \
-             suite runs {} more rounds in each target configuration with only corio and the \
-             peers its targets name ({} s runs after {} s of warm-up, the order rotated each \
-             round): a round of two or three short runs sits inside one spell far more often, \
-             and the median of many such rounds is steadier than any one of them. The verdict \
-             uses the median of those rounds' ratios; the quartiles show how far single rounds \
-             scatter, and the median's 95 % interval (from the ranks of the rounds' ratios, no \
-             assumption about their distribution) how far the median itself could be off: where \
-             it holds the bound, the verdict says \"within noise\" and more rounds could as well \
-             give the other one.\n",
-            r.opts.target_rounds,
-            r.opts.target_secs,
-            crate::model::TARGET_WARMUP
+             suite runs {rounds} more rounds in each target configuration with only corio and \
+             the peers its targets name, and in these the servers share one run: all of them \
+             are started, `loadgen` opens the configuration's connections to each, and loads \
+             one server at a time in turns of {slice:.0} ms (the others' connections stay open \
+             and idle), one turn each to warm up, then at least {secs} s in whole turns \
+             (`loadgen --slice-ms`; the order rotated each round). Each server's CPU time over \
+             the window is divided by its own messages (an idle server costs nothing), and its \
+             msgs/s is its messages over its share of the window. A spell of the machine now \
+             falls on every server's turns alike, so a round's ratio carries little of the \
+             drift. The verdict uses the median of those rounds' ratios; the quartiles show how \
+             far single rounds scatter, and the median's 95 % interval (from the ranks of the \
+             rounds' ratios, no assumption about their distribution) how far the median itself \
+             could be off: where it holds the bound, the verdict says \"within noise\" and more \
+             rounds could as well give the other one.\n",
+            rounds = r.opts.target_rounds,
+            slice = crate::model::TARGET_SLICE * 1000.0,
+            secs = r.opts.target_secs,
         );
     } else {
         let _ = writeln!(

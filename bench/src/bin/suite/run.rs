@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use corio_bench::echo::procfs;
 
-use crate::model::{Config, IdleResult, Opts, RunResult, Server};
+use crate::model::{Config, IdleResult, Opts, RunResult, Server, TARGET_SLICE};
 
 /// Buffer per connection of every server in the throughput runs.
 pub(crate) const BUF: usize = 16 * 1024;
@@ -52,46 +52,64 @@ pub(crate) fn cpu_sets(opts: &Opts, cfg: &Config) -> (Option<String>, Option<Str
     }
 }
 
-/// One fresh server, one loadgen run against it: `window.0` seconds of
-/// warm-up, then `window.1` measured seconds.
-pub(crate) fn run_one(
+/// Fresh servers, one `loadgen` run against them: `window.0` seconds of
+/// warm-up, then `window.1` measured seconds. One server is loaded all the
+/// time; several take turns (`loadgen --slice-ms`, [`TARGET_SLICE`]), in
+/// the order given. Returns each server's figures, in that order.
+pub(crate) fn run_servers(
     opts: &Opts,
-    server: &Server,
+    servers: &[&Server],
     cfg: &Config,
     loadgen: &Path,
     (warmup, secs): (f64, f64),
-) -> Result<RunResult, String> {
-    let addr = free_addr().map_err(|e| format!("no free port: {e}"))?;
+) -> Result<Vec<RunResult>, String> {
     let (server_cpus, client_cpus) = cpu_sets(opts, cfg);
-    let mut child = pinned(server_cpus.as_deref(), &server.path)
-        .args(&server.args)
-        .args(["--addr", &addr.to_string()])
-        .args(["--threads", &cfg.threads.to_string()])
-        .args(["--buf", &BUF.to_string()])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting {}: {e}", server.path.display()))?;
+    let mut children: Vec<(Child, SocketAddr)> = Vec::new();
     let result = (|| {
-        wait_listening(addr, &mut child)?;
+        for server in servers {
+            let addr = free_addr().map_err(|e| format!("no free port: {e}"))?;
+            let child = pinned(server_cpus.as_deref(), &server.path)
+                .args(&server.args)
+                .args(["--addr", &addr.to_string()])
+                .args(["--threads", &cfg.threads.to_string()])
+                .args(["--buf", &BUF.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("starting {}: {e}", server.path.display()))?;
+            children.push((child, addr));
+            let (child, addr) = children.last_mut().expect("just pushed");
+            wait_listening(*addr, child)?;
+        }
+        let list = |f: &dyn Fn(&(Child, SocketAddr)) -> String| {
+            children.iter().map(f).collect::<Vec<_>>().join(",")
+        };
         let mut cmd = pinned(client_cpus.as_deref(), loadgen);
-        cmd.args(["--addr", &addr.to_string()])
+        cmd.args(["--addr", &list(&|(_, a)| a.to_string())])
             .args(["--conns", &cfg.conns.to_string()])
             .args(["--size", &cfg.size.to_string()])
             .args(["--secs", &secs.to_string()])
             .args(["--warmup", &warmup.to_string()])
             .args(["--threads", &cfg.threads.to_string()])
-            .args(["--server-pid", &child.id().to_string()]);
+            .args(["--server-pid", &list(&|(c, _)| c.id().to_string())])
+            .args(["--slice-ms", &(TARGET_SLICE * 1000.0).to_string()]);
         let limit = Duration::from_secs_f64(warmup + secs + 60.0);
         let out = output_within(cmd, limit)?;
-        let line = out
-            .lines()
-            .find(|l| l.starts_with("RESULT "))
-            .ok_or_else(|| format!("loadgen printed no RESULT: {out:?}"))?;
-        parse_result(line)
+        (0..servers.len())
+            .map(|i| {
+                let key = format!("server={i}");
+                let line = out
+                    .lines()
+                    .find(|l| l.starts_with("RESULT ") && l.split_whitespace().any(|w| w == key))
+                    .ok_or_else(|| format!("loadgen printed no RESULT for {key}: {out:?}"))?;
+                parse_result(line)
+            })
+            .collect()
     })();
-    let _ = child.kill();
-    let _ = child.wait();
+    for (mut child, _) in children {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     result
 }
 
