@@ -50,12 +50,6 @@ struct FdEntry {
     epoch: u32,
     /// Whether the fd is in the epoll set under `generation`.
     registered: bool,
-    /// Readiness seen since the last "not ready" report: [`READY_READ`] /
-    /// [`READY_WRITE`]. Set by events, cleared by the I/O layer when an
-    /// operation returns EAGAIN (or a stream read/write comes back short),
-    /// so it can skip a syscall that would only say EAGAIN. Meaningful only
-    /// while `registered`.
-    ready: u8,
 }
 
 const _: () = assert!(std::mem::size_of::<FdEntry>() == 64);
@@ -140,11 +134,24 @@ const READY_READ_CLOSED: u8 = 4;
 /// Sticky bit: hang-up or error; writes fail from now on without any
 /// further event.
 const READY_WRITE_CLOSED: u8 = 8;
+/// The fd is registered here ([`FdEntry::registered`]): the other bits mean
+/// something.
+const READY_KNOWN: u8 = 16;
 
 pub(crate) struct Reactor {
     pub(crate) epoll: Epoll,
     /// Indexed by fd number; grows on demand.
     fds: Vec<FdEntry>,
+    /// Readiness of each fd, indexed like `fds`: [`READY_KNOWN`] while it
+    /// is registered, then the readiness seen since the last "not ready"
+    /// report ([`READY_READ`] / [`READY_WRITE`], set by events, cleared by
+    /// the I/O layer when an operation returns EAGAIN or a stream
+    /// read/write comes back short, so it can skip a syscall that would
+    /// only say EAGAIN) and the sticky closed bits. One byte per fd, apart
+    /// from the 64-byte entries: every read and write checks it, and a
+    /// dense array stays in cache across the kernel's work of a syscall
+    /// where thousands of entries' lines do not.
+    ready: Vec<u8>,
     /// This scheduler's id in the fd owner words ([`crate::closing`]),
     /// taken at its first fd registration and kept until the reactor is
     /// dropped; `None` while it never registered an fd.
@@ -173,6 +180,7 @@ impl Reactor {
         Ok(Reactor {
             epoll: Epoll::new()?,
             fds: Vec::new(),
+            ready: Vec::new(),
             owner: None,
         })
     }
@@ -194,6 +202,7 @@ impl Reactor {
         let idx = usize::try_from(fd).map_err(|_| io::Error::from_raw_os_error(libc::EBADF))?;
         if idx >= self.fds.len() {
             self.fds.resize_with(idx + 1, FdEntry::default);
+            self.ready.resize(idx + 1, 0);
         }
         let entry = &mut self.fds[idx];
         if entry.registered {
@@ -228,7 +237,7 @@ impl Reactor {
                 entry.registered = true;
                 // The caller just saw EAGAIN; the kernel reports the
                 // current state of the fd right after EPOLL_CTL_ADD.
-                entry.ready = 0;
+                self.ready[idx] = READY_KNOWN;
                 Ok(true)
             }
             Err(e) if e.raw_os_error() == Some(libc::EPERM) => Ok(false),
@@ -248,7 +257,7 @@ impl Reactor {
         if !entry.registered || entry.generation != generation {
             return;
         }
-        let mut ready = entry.ready;
+        let mut ready = self.ready[idx];
         if events & (libc::EPOLLRDHUP as u32 | EV_ERROR) != 0 {
             ready |= READY_READ_CLOSED;
         }
@@ -263,7 +272,7 @@ impl Reactor {
             ready |= READY_WRITE;
             entry.take(WRITERS, &mut wake);
         }
-        entry.ready = ready;
+        self.ready[idx] = ready;
     }
 
     /// The task an event `events` for `token` would wake first, if any,
@@ -285,15 +294,15 @@ impl Reactor {
     /// registered here (nothing is known: try the operation).
     #[inline]
     pub(crate) fn readiness(&self, fd: RawFd) -> Option<u8> {
-        let entry = self.fds.get(usize::try_from(fd).ok()?)?;
-        if !entry.registered {
+        let ready = *self.ready.get(usize::try_from(fd).ok()?)?;
+        if ready & READY_KNOWN == 0 {
             return None;
         }
-        let mut bits = entry.ready & (READY_READ | READY_WRITE);
-        if entry.ready & READY_READ_CLOSED != 0 {
+        let mut bits = ready & (READY_READ | READY_WRITE);
+        if ready & READY_READ_CLOSED != 0 {
             bits |= READY_READ;
         }
-        if entry.ready & READY_WRITE_CLOSED != 0 {
+        if ready & READY_WRITE_CLOSED != 0 {
             bits |= READY_WRITE;
         }
         Some(bits)
@@ -331,20 +340,22 @@ impl Reactor {
     /// sticky closed bits stay.
     #[inline]
     pub(crate) fn clear_ready(&mut self, fd: RawFd, bits: u8) {
-        if let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) {
-            entry.ready &= !bits;
+        if let Some(ready) = usize::try_from(fd).ok().and_then(|i| self.ready.get_mut(i)) {
+            *ready &= !bits;
         }
     }
 
     /// Forgets `fd`: removes it from epoll and returns its waiters, which
     /// the caller wakes with `Closed`. Call before the fd is closed.
     pub(crate) fn deregister(&mut self, fd: RawFd, out: &mut Vec<Waiter>) {
-        let Some(entry) = usize::try_from(fd).ok().and_then(|i| self.fds.get_mut(i)) else {
+        let Some(idx) = usize::try_from(fd).ok().filter(|&i| i < self.fds.len()) else {
             return;
         };
+        let entry = &mut self.fds[idx];
         if entry.registered {
             self.epoll.delete(fd);
             entry.registered = false;
+            self.ready[idx] = 0;
         }
         entry.generation = entry.generation.wrapping_add(1);
         entry.take(READERS, |w| out.push(w));
