@@ -341,7 +341,8 @@ impl Reactor {
     #[inline]
     pub(crate) fn clear_ready(&mut self, fd: RawFd, bits: u8) {
         if let Some(ready) = usize::try_from(fd).ok().and_then(|i| self.ready.get_mut(i)) {
-            *ready &= !bits;
+            // Only readiness: the registered and sticky closed bits stay.
+            *ready &= !(bits & (READY_READ | READY_WRITE));
         }
     }
 

@@ -84,14 +84,19 @@ struct Plan {
 }
 
 impl Plan {
-    /// The server whose turn it is at `now`.
+    /// The number of the slice going on at `now` (0 with one server).
     #[inline]
-    fn turn(&self, now: Instant) -> usize {
+    fn slice_at(&self, now: Instant) -> u128 {
         if self.servers == 1 {
             return 0;
         }
-        let slices = now.saturating_duration_since(self.t0).as_nanos() / self.slice.as_nanos();
-        (slices % self.servers as u128) as usize
+        now.saturating_duration_since(self.t0).as_nanos() / self.slice.as_nanos()
+    }
+
+    /// The server whose turn it is at `now`.
+    #[inline]
+    fn turn(&self, now: Instant) -> usize {
+        (self.slice_at(now) % self.servers as u128) as usize
     }
 
     /// When the turn going on at `now` ends.
@@ -346,22 +351,26 @@ fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Vec<Tally> {
             .add(c.stream.as_raw_fd(), libc::EPOLLIN as u32, i as u64)
             .expect("epoll_ctl ADD");
     }
-    // The server whose connections are loaded; none yet.
-    let mut turn = usize::MAX;
+    // The slice whose server's connections were started; none yet. A new
+    // slice number (not only a new server: a stall longer than a slice
+    // may come back to the same one) starts its server's idle connections.
+    let mut slice = None;
     loop {
         let now = Instant::now();
         if now >= plan.end {
             break;
         }
-        let t = plan.turn(now);
-        if t != turn {
-            // A new turn: start its server's idle connections (the last
-            // server's finish their messages in flight, then rest).
-            turn = t;
+        if slice != Some(plan.slice_at(now)) {
+            // The last server's connections finish their messages in
+            // flight, then rest.
+            slice = Some(plan.slice_at(now));
+            let turn = plan.turn(now);
             for (i, c) in conns.iter_mut().enumerate() {
                 if c.server == turn && c.idle && c.alive {
                     c.idle = false;
-                    c.sent_at = now;
+                    // Each its own clock: the writes of a turn's first
+                    // messages take a while one after the other.
+                    c.sent_at = Instant::now();
                     if let Err(e) = send(c, &epoll, i, &pattern, plan.size) {
                         fail(c, &mut tallies[turn], &e);
                     }
@@ -402,7 +411,7 @@ fn fail(c: &mut Conn, tally: &mut Tally, e: &io::Error) {
     } else {
         tally.errors += 1;
     }
-    eprintln!("loadgen: connection {}: {e}", c.id);
+    eprintln!("loadgen: connection {} to server {}: {e}", c.id, c.server);
     c.alive = false;
     let _ = c.stream.shutdown(std::net::Shutdown::Both);
 }
@@ -542,6 +551,10 @@ mod tests {
         assert_eq!(p.turn_end(at(0)), at(200));
         assert_eq!(p.turn_end(at(250)), at(400));
         assert_eq!(p.turn_end(at(400)), at(600));
+        // A stall of a whole round comes back to the same server in a
+        // new slice: the slice number tells the two apart.
+        assert_eq!(p.turn(at(100)), p.turn(at(700)));
+        assert_ne!(p.slice_at(at(100)), p.slice_at(at(700)));
     }
 
     #[test]

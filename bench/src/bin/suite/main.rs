@@ -376,8 +376,14 @@ impl Measurer<'_> {
         results: &mut HashMap<(usize, &'static str), Runs>,
     ) {
         for rep in 0..rounds {
+            // Every order over rounds: rotated each round, and reversed
+            // every other pass of rotations (with three servers taking
+            // turns, who follows whom matters, not only who starts).
             let mut order: Vec<&Server> = list.iter().collect();
             let n = order.len().max(1);
+            if (rep / n) % 2 == 1 {
+                order.reverse();
+            }
             order.rotate_left(rep % n);
             let groups: Vec<&[&Server]> = if together {
                 vec![&order[..]]
