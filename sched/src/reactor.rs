@@ -48,8 +48,8 @@ struct FdEntry {
     /// The fd's close epoch ([`crate::epoch`]) when it was registered; a
     /// different current epoch means another thread closed it since.
     epoch: u32,
-    /// Whether the fd is in the epoll set under `generation`.
-    registered: bool,
+    // Whether the fd is in the epoll set under `generation` is
+    // `READY_KNOWN` in `Reactor::ready`: one bit, kept in one place.
 }
 
 const _: () = assert!(std::mem::size_of::<FdEntry>() == 64);
@@ -134,8 +134,8 @@ const READY_READ_CLOSED: u8 = 4;
 /// Sticky bit: hang-up or error; writes fail from now on without any
 /// further event.
 const READY_WRITE_CLOSED: u8 = 8;
-/// The fd is registered here ([`FdEntry::registered`]): the other bits mean
-/// something.
+/// The fd is in the epoll set under its entry's generation: the other bits
+/// mean something.
 const READY_KNOWN: u8 = 16;
 
 pub(crate) struct Reactor {
@@ -204,9 +204,8 @@ impl Reactor {
             self.fds.resize_with(idx + 1, FdEntry::default);
             self.ready.resize(idx + 1, 0);
         }
-        let entry = &mut self.fds[idx];
-        if entry.registered {
-            if entry.epoch != epoch::current(fd) {
+        if self.ready[idx] & READY_KNOWN != 0 {
+            if self.fds[idx].epoch != epoch::current(fd) {
                 return Ok(Prepared::Stale);
             }
         } else if !self.register(fd, idx)? {
@@ -234,7 +233,6 @@ impl Reactor {
         let token = u64::from(entry.generation) << 32 | idx as u64;
         match self.epoll.add(fd, token) {
             Ok(()) => {
-                entry.registered = true;
                 // The caller just saw EAGAIN; the kernel reports the
                 // current state of the fd right after EPOLL_CTL_ADD.
                 self.ready[idx] = READY_KNOWN;
@@ -254,10 +252,10 @@ impl Reactor {
         let Some(entry) = self.fds.get_mut(idx) else {
             return;
         };
-        if !entry.registered || entry.generation != generation {
+        let mut ready = self.ready[idx];
+        if ready & READY_KNOWN == 0 || entry.generation != generation {
             return;
         }
-        let mut ready = self.ready[idx];
         if events & (libc::EPOLLRDHUP as u32 | EV_ERROR) != 0 {
             ready |= READY_READ_CLOSED;
         }
@@ -321,7 +319,7 @@ impl Reactor {
         let Some(entry) = self.fds.get(idx) else {
             return false;
         };
-        if !entry.registered {
+        if self.ready[idx] & READY_KNOWN == 0 {
             return false;
         }
         if entry.epoch != epoch::current(fd) {
@@ -352,12 +350,11 @@ impl Reactor {
         let Some(idx) = usize::try_from(fd).ok().filter(|&i| i < self.fds.len()) else {
             return;
         };
-        let entry = &mut self.fds[idx];
-        if entry.registered {
+        if self.ready[idx] & READY_KNOWN != 0 {
             self.epoll.delete(fd);
-            entry.registered = false;
             self.ready[idx] = 0;
         }
+        let entry = &mut self.fds[idx];
         entry.generation = entry.generation.wrapping_add(1);
         entry.take(READERS, |w| out.push(w));
         entry.take(WRITERS, |w| out.push(w));
