@@ -99,12 +99,10 @@ impl Plan {
         (self.slice_at(now) % self.servers as u128) as usize
     }
 
-    /// When the turn going on at `now` ends.
+    /// When the turn going on at `now` ends (several servers).
     fn turn_end(&self, now: Instant) -> Instant {
-        let slice = self.slice.as_nanos();
-        let slices = now.saturating_duration_since(self.t0).as_nanos() / slice;
-        let nanos = u64::try_from((slices + 1) * slice).unwrap_or(u64::MAX);
-        self.t0 + Duration::from_nanos(nanos)
+        let nanos = (self.slice_at(now) + 1) * self.slice.as_nanos();
+        self.t0 + Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 }
 
@@ -360,10 +358,11 @@ fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Vec<Tally> {
         if now >= plan.end {
             break;
         }
-        if slice != Some(plan.slice_at(now)) {
+        let now_slice = plan.slice_at(now);
+        if slice != Some(now_slice) {
             // The last server's connections finish their messages in
             // flight, then rest.
-            slice = Some(plan.slice_at(now));
+            slice = Some(now_slice);
             let turn = plan.turn(now);
             for (i, c) in conns.iter_mut().enumerate() {
                 if c.server == turn && c.idle && c.alive {
