@@ -187,6 +187,17 @@ fn echo_100_connections_byte_for_byte() {
     echo_byte_for_byte(echo.addr, 100, 5);
 }
 
+/// `--buf` picks one of several stack arrays, or a heap buffer above
+/// 64 KiB: every choice, at and around its edges, echoes byte for byte
+/// (messages up to 20 KB, so small buffers take many reads per message).
+#[test]
+fn echo_every_buffer_size_byte_for_byte() {
+    for buf in ["1", "1024", "1025", "4096", "16385", "65536", "65537"] {
+        let echo = Server::start("echo", &["--addr", "127.0.0.1:0", "--buf", buf]);
+        echo_byte_for_byte(echo.addr, 8, 2);
+    }
+}
+
 #[test]
 fn echo_two_threads_reuseport_byte_for_byte() {
     let args = [
