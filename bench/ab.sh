@@ -2,7 +2,7 @@
 # Focused A/B of corio's echo example against one peer server at one
 # configuration (64-byte messages, one server thread), the way the suite's
 # target rounds measure: each round starts both servers and runs one
-# `loadgen` against both, which loads one at a time in turns of 200 ms
+# `loadgen` against both, which loads one at a time in turns of 100 ms
 # (`loadgen --slice-ms`), so a slow or fast spell of the machine falls on
 # both alike; the order alternates round by round. Prints each round's
 # figures and ratios (corio / peer), then the medians of the ratios.
@@ -10,7 +10,7 @@
 #
 # usage: bench/ab.sh [CONNS=1000] [ROUNDS=6] [SECS=2.4] [PEER=tokio-ct|epoll|may|go]
 # SECS is each round's measured window (both servers' turns together,
-# rounded up to whole turns), after 0.4 s of warm-up (one turn each).
+# rounded up to whole turns), after 0.4 s of warm-up (two turns each).
 # Needs the release binaries (bench/run.sh builds them, or
 # `cargo build --release -p corio-bench --bins && cargo build --release --example echo`;
 # the Go peer needs bench/run.sh's `go build`).
@@ -69,7 +69,7 @@ for r in $(seq 1 "$rounds"); do
     done
     res=$(taskset -c 1 "$t/loadgen" --addr "${addrs[0]},${addrs[1]}" \
         --server-pid "${pids[0]},${pids[1]}" --conns "$conns" --size 64 \
-        --secs "$secs" --warmup 0.4 --slice-ms 200)
+        --secs "$secs" --warmup 0.4 --slice-ms 100)
     kill "${pids[@]}"
     wait "${pids[@]}" 2>/dev/null || true
     pids=()

@@ -57,7 +57,7 @@ const USAGE: &str = "\
 loadgen: ping-pong echo load, verified, with latency histogram
 
 usage: loadgen [--addr 127.0.0.1:7000[,ADDR...]] [--conns 100] [--size 64] [--secs 5]
-               [--warmup 1] [--threads 1] [--server-pid PID[,PID...]] [--slice-ms 200]
+               [--warmup 1] [--threads 1] [--server-pid PID[,PID...]] [--slice-ms 100]
 several addresses: --conns connections to each, one server loaded at a time
 in turns of --slice-ms, one RESULT line per server";
 
@@ -153,7 +153,7 @@ fn main() {
     let warmup: f64 = args.get("warmup", 1.0);
     let threads: usize = args.get("threads", 1);
     let pids: Option<String> = args.opt("server-pid");
-    let slice_ms: f64 = args.get("slice-ms", 200.0);
+    let slice_ms: f64 = args.get("slice-ms", 100.0);
     let Ok(addrs) = addrs
         .split(',')
         .map(str::parse::<SocketAddr>)

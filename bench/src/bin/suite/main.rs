@@ -63,8 +63,8 @@ usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
 minutes on 2 CPUs; the full run about 21). After the sweep, --target-rounds rounds of corio and the
 peers of its targets only give the paired ratios the target verdicts use (0
 leaves the verdicts to the sweep's rounds): in each, all of them serve one
-loadgen run, taking turns of 200 ms, for at least --target-secs seconds
-after one turn each of warm-up.
+loadgen run, taking turns of 100 ms, for at least --target-secs seconds
+after two turns each of warm-up.
 The two-thread configuration runs server and client on the union of both
 CPU sets. Before each run the suite waits up to --quiet-wait seconds for the
 machine to be idle (0: do not wait); a run during which other programs took

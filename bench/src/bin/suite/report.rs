@@ -241,7 +241,7 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              the peers its targets name, and in these the servers share one run: all of them \
              are started, `loadgen` opens the configuration's connections to each, and loads \
              one server at a time in turns of {slice:.0} ms (the others' connections stay open \
-             and idle), one turn each to warm up, then at least {secs} s in whole turns \
+             and idle), two turns each to warm up, then at least {secs} s in whole turns \
              (`loadgen --slice-ms`; the order rotated each round). Each server's CPU time over \
              the window is divided by its own messages (an idle server costs nothing), and its \
              msgs/s is its messages over its share of the window. A spell of the machine now \
