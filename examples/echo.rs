@@ -83,7 +83,10 @@ fn main() {
 /// the buffer's first bytes share a page with the frames of the read that
 /// parks, which the scheduler prefetches before it resumes the coroutine:
 /// a small message touches one page of this connection's memory, not a
-/// stack page and a separate heap page.
+/// stack page and a separate heap page. The array is zeroed, so its pages
+/// are resident, as a zeroed `vec![0; n]` of the same size is (measured
+/// at 16 KiB: 21.0 kB per idle connection, 20.9 kB with the heap buffer);
+/// a `--buf` just above a size costs the next size up.
 fn serve(conn: TcpStream, buf: usize) -> io::Result<()> {
     match buf {
         0..=1024 => on_stack::<1024>(conn, buf),

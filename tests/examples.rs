@@ -192,7 +192,9 @@ fn echo_100_connections_byte_for_byte() {
 /// (messages up to 20 KB, so small buffers take many reads per message).
 #[test]
 fn echo_every_buffer_size_byte_for_byte() {
-    for buf in ["1", "1024", "1025", "4096", "16385", "65536", "65537"] {
+    for buf in [
+        "1", "1024", "1025", "4096", "4097", "16384", "16385", "65536", "65537",
+    ] {
         let echo = Server::start("echo", &["--addr", "127.0.0.1:0", "--buf", buf]);
         echo_byte_for_byte(echo.addr, 8, 2);
     }

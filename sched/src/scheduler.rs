@@ -933,8 +933,8 @@ fn prefetch_task(task: &Rc<Task>, sp: usize) {
         return; // never suspended yet
     }
     // The frames the task returns through lie above `sp` (in the echo
-    // server, 528 bytes up to the stack's top), its switch pushes a few
-    // registers below: from one line below `sp` up to the end of `sp`'s
+    // example about 500 bytes up to its read loop's caller), its switch
+    // pushes a few registers below: from one line below `sp` up to the end of `sp`'s
     // page at most. The page above may be the next stack's guard page, and
     // a prefetch into an unmapped page costs a full page walk that fails,
     // every time. (The line below is in the page below when `sp` is in its

@@ -394,7 +394,10 @@ impl Measurer<'_> {
                 self.done += group.len();
                 let r = self.measure(group, cfg, window);
                 for (i, server) in group.iter().enumerate() {
-                    let r = r.as_ref().map(|v| v[i]).map_err(String::clone);
+                    let r = match &r {
+                        Ok(v) => v[i].clone(),
+                        Err(e) => Err(e.clone()),
+                    };
                     let at = format!(
                         "[{phase}{}/{}] {} {} #{}",
                         self.done + 1 + i - group.len(),
@@ -415,7 +418,7 @@ impl Measurer<'_> {
                     }
                     let entry = results.entry((ci, server.key)).or_default();
                     match r {
-                        Ok(r) => entry.ok.push(r),
+                        Ok(r) => entry.ok.push((rep, r)),
                         Err(e) => entry.failures.push(e),
                     }
                 }
@@ -430,7 +433,7 @@ impl Measurer<'_> {
         servers: &[&Server],
         cfg: &Config,
         window: (f64, f64),
-    ) -> Result<Vec<RunResult>, String> {
+    ) -> Result<Vec<Result<RunResult, String>>, String> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -443,10 +446,11 @@ impl Measurer<'_> {
             let other = r
                 .as_ref()
                 .ok()
-                .and_then(|v| v.first())
-                .and_then(|x| x.other_cpus)
+                .and_then(|v| v.iter().find_map(|x| x.as_ref().ok()?.other_cpus))
                 .unwrap_or(0.0);
-            if other > DISTURBED && attempt < TRIES {
+            // A failure is kept, not measured away.
+            let failed = r.as_ref().map_or(true, |v| v.iter().any(Result::is_err));
+            if other > DISTURBED && attempt < TRIES && !failed {
                 self.retried += 1;
                 eprintln!("suite: other work took {other:.2} CPUs during the run: again");
             } else {

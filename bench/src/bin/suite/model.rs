@@ -72,7 +72,7 @@ impl Config {
 }
 
 /// What one loadgen run reported.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct RunResult {
     /// Messages per second over the measured window.
     pub(crate) msgs_per_sec: f64,
@@ -93,8 +93,10 @@ pub(crate) struct RunResult {
 /// Every run of one server in one configuration.
 #[derive(Default)]
 pub(crate) struct Runs {
-    /// Runs that completed with every byte verified.
-    pub(crate) ok: Vec<RunResult>,
+    /// Runs that completed with every byte verified, each with the number
+    /// of its round (a failed run leaves a gap: the pairs of corio and a
+    /// peer go by round, not by place).
+    pub(crate) ok: Vec<(usize, RunResult)>,
     /// Why the other runs failed.
     pub(crate) failures: Vec<String>,
 }
@@ -122,7 +124,7 @@ impl Runs {
             return None;
         }
         let sample = |f: &dyn Fn(&RunResult) -> Option<f64>| {
-            let v: Option<Vec<f64>> = self.ok.iter().map(f).collect();
+            let v: Option<Vec<f64>> = self.ok.iter().map(|(_, r)| f(r)).collect();
             v.map(Sample::from_runs)
         };
         Some(Summary {

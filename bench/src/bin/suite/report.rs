@@ -448,7 +448,7 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
     let others: Vec<f64> = r
         .results
         .values()
-        .flat_map(|runs| runs.ok.iter().filter_map(|x| x.other_cpus))
+        .flat_map(|runs| runs.ok.iter().filter_map(|(_, x)| x.other_cpus))
         .collect();
     if !others.is_empty() {
         let o = Sample::from_runs(others.clone());
@@ -521,21 +521,23 @@ fn paired_ratio(
     round_ratios(corio, other, value)
 }
 
-/// `value(a[i]) / value(b[i])` of every round; `None` unless both have the
-/// same number of runs, at least one, each with a value.
+/// `value(x) / value(y)` of every round that has a run `x` in `a` and `y`
+/// in `b` (runs are `(round, figures)`; a round that failed on either side
+/// is left out); `None` if no round has both, or a paired run lacks the
+/// value.
 fn round_ratios(
-    a: &[RunResult],
-    b: &[RunResult],
+    a: &[(usize, RunResult)],
+    b: &[(usize, RunResult)],
     value: fn(&RunResult) -> Option<f64>,
 ) -> Option<Sample> {
-    if a.is_empty() || a.len() != b.len() {
-        return None;
-    }
     let ratios = a
         .iter()
-        .zip(b)
+        .filter_map(|(round, x)| Some((x, &b.iter().find(|(r, _)| r == round)?.1)))
         .map(|(x, y)| Some(value(x)? / value(y)?))
         .collect::<Option<Vec<f64>>>()?;
+    if ratios.is_empty() {
+        return None;
+    }
     Some(Sample::from_runs(ratios))
 }
 
@@ -932,7 +934,7 @@ mod tests {
             ("tokio-ct", 1000.0, 1000.0),
         ] {
             let runs = |cpu| Runs {
-                ok: (0..3).map(|_| run(1000.0, Some(cpu))).collect(),
+                ok: (0..3).map(|i| (i, run(1000.0, Some(cpu)))).collect(),
                 failures: Vec::new(),
             };
             results.insert((0, key), runs(sweep_cpu));
@@ -993,7 +995,7 @@ mod tests {
         // server_user_ns is a tenth of server_cpu_ns (see `run`).
         for (key, cpu) in [("corio", 6000.0), ("epoll", 3000.0), ("tokio-ct", 8000.0)] {
             let runs = Runs {
-                ok: vec![run(100.0, Some(cpu)), run(100.0, Some(cpu))],
+                ok: vec![(0, run(100.0, Some(cpu))), (1, run(100.0, Some(cpu)))],
                 failures: Vec::new(),
             };
             results.insert((0, key), runs);
@@ -1043,21 +1045,46 @@ mod tests {
     fn round_ratios_pair_runs_by_round() {
         // Round by round corio is 0.9x, 1.2x and 0.8x the peer, although
         // the ratio of the medians (200 / 250) is 0.8x.
-        let a = [run(90.0, None), run(360.0, None), run(200.0, None)];
-        let b = [run(100.0, None), run(300.0, None), run(250.0, None)];
+        let a = [
+            (0, run(90.0, None)),
+            (1, run(360.0, None)),
+            (2, run(200.0, None)),
+        ];
+        let b = [
+            (0, run(100.0, None)),
+            (1, run(300.0, None)),
+            (2, run(250.0, None)),
+        ];
         let ratio = round_ratios(&a, &b, |x| Some(x.msgs_per_sec))
             .unwrap()
             .median;
         assert!((ratio - 0.9).abs() < 1e-12, "{ratio}");
     }
 
+    /// A round that failed on one side is left out, and the others stay
+    /// paired with their own round, not shifted onto the next.
     #[test]
-    fn round_ratios_need_every_round_on_both_sides() {
-        let a = [run(1.0, Some(5.0)), run(1.0, Some(6.0))];
-        let b = [run(1.0, Some(5.0))];
-        assert!(round_ratios(&a, &b, |x| x.server_cpu_ns).is_none());
-        let b = [run(1.0, Some(5.0)), run(1.0, None)];
-        assert!(round_ratios(&a, &b, |x| x.server_cpu_ns).is_none());
-        assert!(round_ratios(&[], &[], |x| x.server_cpu_ns).is_none());
+    fn round_ratios_skip_rounds_that_failed_on_either_side() {
+        let cpu = |x: &RunResult| x.server_cpu_ns;
+        // corio failed round 1, the peer round 2.
+        let a = [
+            (0, run(1.0, Some(5.0))),
+            (2, run(1.0, Some(7.0))),
+            (3, run(1.0, Some(8.0))),
+        ];
+        let b = [
+            (0, run(1.0, Some(5.0))),
+            (1, run(1.0, Some(6.0))),
+            (3, run(1.0, Some(4.0))),
+        ];
+        let s = round_ratios(&a, &b, cpu).unwrap();
+        let mut got = s.runs.clone();
+        got.sort_by(f64::total_cmp);
+        assert_eq!(got, [1.0, 2.0]);
+        // No round on both sides, or a paired run without the value.
+        assert!(round_ratios(&a[1..2], &b[1..2], cpu).is_none());
+        let b = [(0, run(1.0, Some(5.0))), (3, run(1.0, None))];
+        assert!(round_ratios(&a, &b, cpu).is_none());
+        assert!(round_ratios(&[], &[], cpu).is_none());
     }
 }

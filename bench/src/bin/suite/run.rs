@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use corio_bench::echo::procfs;
@@ -55,14 +55,18 @@ pub(crate) fn cpu_sets(opts: &Opts, cfg: &Config) -> (Option<String>, Option<Str
 /// Fresh servers, one `loadgen` run against them: `window.0` seconds of
 /// warm-up, then `window.1` measured seconds. One server is loaded all the
 /// time; several take turns (`loadgen --slice-ms`, [`TARGET_SLICE`]), in
-/// the order given. Returns each server's figures, in that order.
+/// the order given. Returns each server's figures, in that order: a server
+/// whose connections failed, or that completed no message, is an error of
+/// its own and the others keep their figures; an error of the whole run
+/// (a server that did not start, `loadgen` stuck or failing for no server's
+/// reason) is the outer one.
 pub(crate) fn run_servers(
     opts: &Opts,
     servers: &[&Server],
     cfg: &Config,
     loadgen: &Path,
     (warmup, secs): (f64, f64),
-) -> Result<Vec<RunResult>, String> {
+) -> Result<Vec<Result<RunResult, String>>, String> {
     let (server_cpus, client_cpus) = cpu_sets(opts, cfg);
     let mut children: Vec<(Child, SocketAddr)> = Vec::new();
     let result = (|| {
@@ -94,17 +98,8 @@ pub(crate) fn run_servers(
             .args(["--server-pid", &list(&|(c, _)| c.id().to_string())])
             .args(["--slice-ms", &(TARGET_SLICE * 1000.0).to_string()]);
         let limit = Duration::from_secs_f64(warmup + secs + 60.0);
-        let out = output_within(cmd, limit)?;
-        (0..servers.len())
-            .map(|i| {
-                let key = format!("server={i}");
-                let line = out
-                    .lines()
-                    .find(|l| l.starts_with("RESULT ") && l.split_whitespace().any(|w| w == key))
-                    .ok_or_else(|| format!("loadgen printed no RESULT for {key}: {out:?}"))?;
-                parse_result(line)
-            })
-            .collect()
+        let (status, out) = status_within(cmd, limit)?;
+        results_of(&out, servers.len(), status)
     })();
     for (mut child, _) in children {
         let _ = child.kill();
@@ -113,13 +108,42 @@ pub(crate) fn run_servers(
     result
 }
 
+/// Each of `servers` servers' figures from the stdout of one `loadgen` run
+/// that exited with `status`: its own `RESULT server=i` line, parsed. A
+/// failed exit that no server's line explains fails the whole run.
+fn results_of(
+    out: &str,
+    servers: usize,
+    status: ExitStatus,
+) -> Result<Vec<Result<RunResult, String>>, String> {
+    let results: Vec<Result<RunResult, String>> = (0..servers)
+        .map(|i| {
+            let key = format!("server={i}");
+            let line = out
+                .lines()
+                .find(|l| l.starts_with("RESULT ") && l.split_whitespace().any(|w| w == key))
+                .ok_or_else(|| format!("loadgen printed no RESULT for {key}: {out:?}"))?;
+            parse_result(line)
+        })
+        .collect();
+    let explained = results.iter().any(Result::is_err) && out.contains("RESULT ");
+    if !status.success() && !explained {
+        return Err(format!("loadgen exited with {status}; stdout: {out:?}"));
+    }
+    Ok(results)
+}
+
 /// The figures of a `loadgen` RESULT line (`NA` or an absent key: `None`
-/// for the optional ones); an error if it counted errors or mismatches.
+/// for the optional ones); an error if it counted errors or mismatches, or
+/// no message.
 pub(crate) fn parse_result(line: &str) -> Result<RunResult, String> {
     let kv = key_values(line);
     let num = |k: &str| kv.get(k).and_then(|v| v.parse::<f64>().ok());
     if num("errors") != Some(0.0) || num("mismatches") != Some(0.0) {
         return Err(format!("loadgen saw errors: {line}"));
+    }
+    if num("msgs") == Some(0.0) {
+        return Err(format!("loadgen completed no message: {line}"));
     }
     Ok(RunResult {
         msgs_per_sec: num("msgs_per_sec").ok_or("no msgs_per_sec")?,
@@ -157,7 +181,18 @@ pub(crate) fn wait_quiet(max: Duration) -> bool {
 
 /// Runs `cmd` with stdout captured; kills it after `limit`; fails on a
 /// non-zero exit. Returns stdout.
-pub(crate) fn output_within(mut cmd: Command, limit: Duration) -> Result<String, String> {
+pub(crate) fn output_within(cmd: Command, limit: Duration) -> Result<String, String> {
+    let what = format!("{cmd:?}");
+    let (status, out) = status_within(cmd, limit)?;
+    if !status.success() {
+        return Err(format!("{what} exited with {status}; stdout: {out:?}"));
+    }
+    Ok(out)
+}
+
+/// Runs `cmd` with stdout captured; kills it after `limit`. Returns its exit
+/// status and stdout.
+fn status_within(mut cmd: Command, limit: Duration) -> Result<(ExitStatus, String), String> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -180,10 +215,7 @@ pub(crate) fn output_within(mut cmd: Command, limit: Duration) -> Result<String,
     if let Some(mut so) = child.stdout.take() {
         let _ = io::Read::read_to_string(&mut so, &mut out);
     }
-    if !status.success() {
-        return Err(format!("{cmd:?} exited with {status}; stdout: {out:?}"));
-    }
-    Ok(out)
+    Ok((status, out))
 }
 
 /// `key=value` pairs of a summary line.
@@ -297,5 +329,43 @@ mod tests {
         assert_eq!(parse_result(old).unwrap().server_user_ns, None);
         let bad = "RESULT msgs_per_sec=5 p50_us=1 p99_us=2 errors=1 mismatches=0";
         assert!(parse_result(bad).is_err());
+        let none = "RESULT msgs=0 msgs_per_sec=0 p50_us=0 p99_us=0 errors=0 mismatches=0";
+        assert!(parse_result(none).unwrap_err().contains("no message"));
+    }
+
+    /// In a run of several servers, a server's failure is its own: the
+    /// others keep their figures. A failed exit no line explains, or a
+    /// missing line, is not taken for a good run.
+    #[test]
+    fn a_failing_server_fails_alone() {
+        use std::os::unix::process::ExitStatusExt;
+        let line = |i: usize, errors: u32| {
+            format!(
+                "RESULT server={i} msgs=10 msgs_per_sec={} p50_us=1 p99_us=2 errors={errors} \
+                 mismatches=0\n",
+                100 + i
+            )
+        };
+        let (ok, failed) = (ExitStatus::from_raw(0), ExitStatus::from_raw(1 << 8));
+        let out = line(0, 0) + &line(1, 2);
+        let r = results_of(&out, 2, failed).unwrap();
+        assert_eq!(r[0].as_ref().unwrap().msgs_per_sec, 100.0);
+        assert!(r[1].as_ref().unwrap_err().contains("errors=2"));
+        let out = line(0, 0) + &line(1, 0);
+        assert!(results_of(&out, 2, failed).is_err());
+        assert!(results_of(&out, 2, ok).unwrap().iter().all(Result::is_ok));
+        let r = results_of(&line(1, 0), 2, ok).unwrap();
+        assert!(
+            r[0].as_ref()
+                .unwrap_err()
+                .contains("no RESULT for server=0")
+        );
+        assert!(r[1].is_ok());
+        // It failed before printing anything (say, while connecting).
+        assert!(
+            results_of("", 2, failed)
+                .unwrap_err()
+                .contains("exited with")
+        );
     }
 }
