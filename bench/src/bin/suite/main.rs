@@ -54,13 +54,13 @@ const USAGE: &str = "\
 suite: echo servers side by side, written to BENCHMARKS.md (builds nothing)
 
 usage: suite [--quick] [--repeats 5] [--secs 3] [--warmup 1]
-             [--target-rounds 20] [--target-secs 2.4]
+             [--target-rounds 40] [--target-secs 2.4]
              [--idle-conns 10000] [--no-idle] [--no-micro]
              [--servers corio,epoll,tokio-ct,tokio-mt,may,go,std]
              [--server-cpus 0] [--client-cpus 1] [--no-pin] [--quiet-wait 5]
              [--corio target/release/examples/echo] [--out BENCHMARKS.md]
 --quick: 5 repeats of 1 s after 0.25 s warm-up, 10 target rounds (about 9
-minutes on 2 CPUs; the full run about 21). After the sweep, --target-rounds rounds of corio and the
+minutes on 2 CPUs; the full run about 25). After the sweep, --target-rounds rounds of corio and the
 peers of its targets only give the paired ratios the target verdicts use (0
 leaves the verdicts to the sweep's rounds): in each, all of them serve one
 loadgen run, taking turns of 100 ms, for at least --target-secs seconds
@@ -77,7 +77,7 @@ fn main() {
     let repeats: usize = args.get("repeats", repeats);
     let secs: f64 = args.get("secs", secs);
     let warmup: f64 = args.get("warmup", warmup);
-    let target_rounds: usize = args.get("target-rounds", if quick { 10 } else { 20 });
+    let target_rounds: usize = args.get("target-rounds", if quick { 10 } else { 40 });
     let target_secs: f64 = args.get("target-secs", 2.4);
     let no_idle = args.flag("no-idle");
     let idle_conns: u64 = args.get("idle-conns", 10_000);

@@ -130,7 +130,7 @@ pub(crate) fn header() -> String {
 One command regenerates this file, from the repository root:
 
 ```sh
-bench/run.sh            # full run: 5 repeats × 3 s per server and configuration, 20 target rounds (~21 min)
+bench/run.sh            # full run: 5 repeats × 3 s per server and configuration, 40 target rounds (~25 min)
 bench/run.sh --quick    # short run: 5 repeats × 1 s, 10 target rounds (~9 min)
 ```
 
