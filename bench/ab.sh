@@ -10,8 +10,8 @@
 #
 # usage: bench/ab.sh [CONNS=1000] [ROUNDS=6] [SECS=2.4] [PEER=tokio-ct|epoll|may|go]
 # SECS is each round's measured window (both servers' turns together; give
-# a whole number of turns, 0.2 s each), after 0.4 s of warm-up (two turns
-# each).
+# a multiple of 0.2 s, one 100 ms turn of each server), after 0.4 s of
+# warm-up (two turns each).
 # Needs the release binaries (bench/run.sh builds them, or
 # `cargo build --release -p corio-bench --bins && cargo build --release --example echo`;
 # the Go peer needs bench/run.sh's `go build`).

@@ -934,11 +934,11 @@ fn prefetch_task(task: &Rc<Task>, sp: usize) {
     }
     // The frames the task returns through lie above `sp` (in the echo
     // example about 500 bytes up to its read loop's caller), its switch
-    // pushes a few registers below: from one line below `sp` up to the end of `sp`'s
-    // page at most. The page above may be the next stack's guard page, and
-    // a prefetch into an unmapped page costs a full page walk that fails,
-    // every time. (The line below is in the page below when `sp` is in its
-    // page's first line: still this stack, which is mapped.)
+    // pushes a few registers below: from one line below `sp` up to the end
+    // of `sp`'s page at most. The page above may be the next stack's guard
+    // page, and a prefetch into an unmapped page costs a full page walk
+    // that fails, every time. (The line below is in the page below when
+    // `sp` is in its page's first line: still this stack, which is mapped.)
     let start = (sp & !63).wrapping_sub(64);
     prefetch_lines(start, (start + 16 * 64).min((sp & !4095) + 4096));
 }

@@ -67,7 +67,7 @@ in turns of --slice-ms, one RESULT line per server";
 const PATTERN_SHIFTS: usize = 251;
 
 /// Every connection's epoll interest: readable, edge-triggered. A reply is
-/// read to its end or to EAGAIN, and the server sends nothing unasked, so
+/// read to its end, to what was written so far, or to EAGAIN, and the server sends nothing unasked, so
 /// no data is left behind without a new edge to come (bytes beyond a reply
 /// are read with the next one and show as a mismatch). Level-triggered, each
 /// reported socket was polled once more by the next `epoll_wait`, found not
@@ -411,7 +411,7 @@ fn client_thread(mut conns: Vec<Conn>, plan: Plan) -> Vec<Tally> {
     tallies
 }
 
-/// Marks `c` failed: counted once, deregistered, then ignored.
+/// Marks `c` failed: counted once, shut down, then ignored.
 #[cold]
 fn fail(c: &mut Conn, tally: &mut Tally, e: &io::Error) {
     if e.kind() == io::ErrorKind::InvalidData {

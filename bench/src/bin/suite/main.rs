@@ -68,7 +68,8 @@ after two turns each of warm-up.
 The two-thread configuration runs server and client on the union of both
 CPU sets. Before each run the suite waits up to --quiet-wait seconds for the
 machine to be idle (0: do not wait); a run during which other programs took
-more than 0.3 CPUs is done again (3 tries at most).";
+more than 0.3 CPUs is done again (3 tries at most; a run with a failure is
+kept as it is).";
 
 fn main() {
     let mut args = Args::from_env(USAGE);

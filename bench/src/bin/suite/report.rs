@@ -459,7 +459,8 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              CPUs (max {:.2}) on anything but the server and `loadgen` (other programs, and \
              kernel time charged to neither). Each run first waits up to {:?} for an idle \
              machine ({} started busy anyway), and a run that other work disturbed by more \
-             than {DISTURBED} CPUs is done again, {TRIES} tries at most: {} runs were redone, and \
+             than {DISTURBED} CPUs is done again (one with a failure is kept as it is), {TRIES} tries \
+             at most: {} runs were redone, and \
              {busy} of the {} kept runs are still disturbed.",
             o.median,
             o.max,
@@ -508,8 +509,8 @@ fn spreads(r: &Report<'_>) -> Option<(f64, f64)> {
 
 /// Median over the rounds of corio's value divided by `peer`'s in the same
 /// round (the suite runs every server once per round, back to back, so a
-/// round's ratio is free of the machine's drift between rounds). `None`
-/// when the two servers do not have a successful run in every round.
+/// round's ratio is free of the machine's drift between rounds), over the
+/// rounds both completed; `None` if there is none.
 fn paired_ratio(
     results: &HashMap<(usize, &'static str), Runs>,
     ci: usize,
@@ -584,7 +585,7 @@ fn median_interval(runs: &[f64]) -> Option<(f64, f64, f64)> {
 
 /// A paired ratio with its quartiles, the 95 % interval of its median
 /// (from 6 rounds) and round count, e.g.
-/// `0.97x (quartiles 0.91–1.02x; median within 0.93–1.00x; 20 rounds)`.
+/// `0.97x (quartiles 0.91–1.02x; median within 0.93–1.00x; 40 rounds)`.
 fn fmt_paired(s: &Sample) -> String {
     let (q1, q3) = quartiles(&s.runs);
     let interval = median_interval(&s.runs).map_or(String::new(), |(lo, hi, _)| {
@@ -613,8 +614,8 @@ fn paired_verdict(t: &Target, s: &Sample) -> String {
 }
 
 /// The target checks of issue 8. The verdict uses the median of the
-/// per-round ratios of the target rounds, else of the sweep's rounds (where
-/// every round has both servers), else the ratio of the medians; all are
+/// per-round ratios of the target rounds, else of the sweep's rounds (the
+/// rounds both servers completed), else the ratio of the medians; all are
 /// shown.
 pub(crate) fn targets(r: &Report<'_>) -> String {
     let mut rows = Vec::new();
