@@ -12,11 +12,13 @@
 //! seconds a window of `--secs` seconds is measured; then it stops by itself.
 //! Connects only to loopback addresses.
 //!
-//! Output: one line on stdout,
-//! `RESULT conns=.. size=.. threads=.. secs=.. msgs=.. msgs_per_sec=..
+//! Output: two lines per server on stdout,
+//! `RESULT server=.. conns=.. size=.. threads=.. secs=.. msgs=.. msgs_per_sec=..
 //! p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=.. errors=.. mismatches=..
 //! server_cpu_ns_per_msg=.. client_cpu_ns_per_msg=.. other_cpus=..
-//! server_user_ns_per_msg=..` (`NA` where unknown). `server_cpu_ns_per_msg`
+//! server_user_ns_per_msg=..` (`NA` where unknown), then
+//! `HIST server=.. MAX;INDEX:COUNT,...`, the round-trip histogram itself
+//! (`Histogram::to_sparse`), so that runs can be pooled. `server_cpu_ns_per_msg`
 //! is the server's `utime + stime` over the window divided by the messages,
 //! `server_user_ns_per_msg` its `utime` alone over the same window (the
 //! server's own code, without the kernel's TCP work), both from clock ticks
@@ -305,6 +307,7 @@ fn main() {
             total.errors,
             total.mismatches,
         );
+        println!("HIST server={i} {}", total.hist.to_sparse());
         failed |= total.errors > 0 || total.mismatches > 0 || total.msgs == 0;
     }
     if failed {

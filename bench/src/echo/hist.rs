@@ -21,7 +21,7 @@ pub const SUB: u64 = 1 << SUB_BITS;
 const BUCKETS: usize = ((64 - SUB_BITS as usize) * SUB as usize) + SUB as usize;
 
 /// Counts of recorded values (nanoseconds) by log bucket.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Histogram {
     /// `counts[index(v)]` counts the recorded values that map to that bucket.
     counts: Box<[u64]>,
@@ -77,6 +77,35 @@ impl Histogram {
     /// Largest recorded value.
     pub fn max(&self) -> u64 {
         self.max
+    }
+
+    /// The histogram as text, for another process to rebuild with
+    /// [`Histogram::from_sparse`]: the maximum, `;`, then the non-empty
+    /// buckets as `index:count` joined by commas (`0;` when empty).
+    pub fn to_sparse(&self) -> String {
+        let buckets: Vec<String> = self
+            .counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(i, c)| format!("{i}:{c}"))
+            .collect();
+        format!("{};{}", self.max, buckets.join(","))
+    }
+
+    /// Rebuilds a histogram from [`Histogram::to_sparse`]'s text; `None` if
+    /// the text is not of that form or names a bucket that does not exist.
+    pub fn from_sparse(text: &str) -> Option<Histogram> {
+        let (max, buckets) = text.split_once(';')?;
+        let mut h = Histogram::new();
+        h.max = max.parse().ok()?;
+        for pair in buckets.split(',').filter(|p| !p.is_empty()) {
+            let (i, c) = pair.split_once(':')?;
+            let (i, c): (usize, u64) = (i.parse().ok()?, c.parse().ok()?);
+            *h.counts.get_mut(i)? += c;
+            h.total += c;
+        }
+        Some(h)
     }
 
     /// The value below or at which `q` (0..=1) of the values lie: the
@@ -157,5 +186,25 @@ mod tests {
         other.record(5_000_000);
         h.merge(&other);
         assert_eq!((h.len(), h.max()), (1001, 5_000_000));
+    }
+
+    #[test]
+    fn sparse_text_rebuilds_the_same_histogram() {
+        let mut h = Histogram::new();
+        for v in [3u64, 3, 900, 12_345, 12_346, 7_000_000_000] {
+            h.record(v);
+        }
+        let text = h.to_sparse();
+        let back = Histogram::from_sparse(&text).unwrap();
+        assert_eq!((back.len(), back.max()), (h.len(), h.max()));
+        for q in [0.0, 0.3, 0.5, 0.9, 1.0] {
+            assert_eq!(back.quantile(q), h.quantile(q), "q={q}");
+        }
+        assert_eq!(back.to_sparse(), text);
+        let empty = Histogram::from_sparse(&Histogram::new().to_sparse()).unwrap();
+        assert!(empty.is_empty());
+        for bad in ["", "5", "x;", "5;1", "5;1:x", &format!("5;{BUCKETS}:1")] {
+            assert!(Histogram::from_sparse(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -3,9 +3,11 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Duration;
 
 use corio_bench::Sample;
+use corio_bench::echo::hist::Histogram;
 
 /// One echo server.
 #[derive(Clone)]
@@ -72,7 +74,7 @@ impl Config {
 }
 
 /// What one loadgen run reported.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct RunResult {
     /// Messages per second over the measured window.
     pub(crate) msgs_per_sec: f64,
@@ -88,6 +90,9 @@ pub(crate) struct RunResult {
     pub(crate) p99_us: f64,
     /// CPUs' worth of time used by anything else during the window.
     pub(crate) other_cpus: Option<f64>,
+    /// Every round trip of the window (`None` from a loadgen that does not
+    /// print it), for p99s pooled over rounds.
+    pub(crate) hist: Option<Rc<Histogram>>,
 }
 
 /// Every run of one server in one configuration.

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use corio_bench::echo::hist::Histogram;
 use corio_bench::echo::splice::{Block, has_heading};
 use corio_bench::echo::svg::{self, Panel};
 use corio_bench::{Sample, fmt_ns, fmt_ratio, machine, markdown_table};
@@ -250,7 +251,10 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              far single rounds scatter, and the median's 95 % interval (from the ranks of the \
              rounds' ratios, no assumption about their distribution) how far the median itself \
              could be off: where it holds the bound, the verdict says \"within noise\" and more \
-             rounds could as well give the other one.\n",
+             rounds could as well give the other one. For p99 the verdict uses the p99 over \
+             every message of the rounds, each server's histograms merged (a round's own p99 is \
+             set by its slowest 1 %, often one spell of the machine in one server's turn), with a \
+             95 % interval from resampling the rounds (paired bootstrap, {RESAMPLES} draws).\n",
             rounds = r.opts.target_rounds,
             slice = crate::model::TARGET_SLICE * 1000.0,
             secs = r.opts.target_secs,
@@ -542,6 +546,76 @@ fn round_ratios(
     Some(Sample::from_runs(ratios))
 }
 
+/// corio's p99 over every message of the target rounds that both it and
+/// `peer` completed with a histogram (each side's histograms merged),
+/// divided by the peer's, with a 95 % interval from a paired bootstrap over
+/// those rounds ([`RESAMPLES`] draws, fixed seed: the same rounds give the
+/// same interval). A round's own p99 is set by the slowest 1 % of its
+/// messages, often one spell of the machine inside one server's turn;
+/// pooled, a spell is one of many. `None` without such rounds.
+fn pooled_p99(
+    results: &HashMap<(usize, &'static str), Runs>,
+    ci: usize,
+    peer: &str,
+) -> Option<Pooled> {
+    let corio = &results.get(&(ci, "corio"))?.ok;
+    let other = &results.get(&(ci, peer))?.ok;
+    let pairs: Vec<(&Histogram, &Histogram)> = corio
+        .iter()
+        .filter_map(|(round, x)| {
+            let y = &other.iter().find(|(r, _)| r == round)?.1;
+            Some((x.hist.as_deref()?, y.hist.as_deref()?))
+        })
+        .collect();
+    let ratio = |picks: &mut dyn Iterator<Item = usize>| {
+        let (mut a, mut b) = (Histogram::new(), Histogram::new());
+        for k in picks {
+            a.merge(pairs[k].0);
+            b.merge(pairs[k].1);
+        }
+        let (pa, pb) = (a.quantile(0.99), b.quantile(0.99));
+        (pb > 0).then(|| pa as f64 / pb as f64)
+    };
+    if pairs.is_empty() {
+        return None;
+    }
+    let n = pairs.len();
+    let all = ratio(&mut (0..n))?;
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut draws: Vec<f64> = (0..RESAMPLES)
+        .filter_map(|_| {
+            ratio(&mut (0..n).map(|_| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                (rng % n as u64) as usize
+            }))
+        })
+        .collect();
+    if draws.is_empty() {
+        return None;
+    }
+    draws.sort_by(f64::total_cmp);
+    let at = |q: f64| draws[((draws.len() - 1) as f64 * q).round() as usize];
+    Some(Pooled {
+        ratio: all,
+        lo: at(0.025),
+        hi: at(0.975),
+        rounds: n,
+    })
+}
+
+/// Bootstrap draws of [`pooled_p99`].
+const RESAMPLES: usize = 1000;
+
+/// A ratio of pooled p99s with its bootstrap interval.
+struct Pooled {
+    ratio: f64,
+    lo: f64,
+    hi: f64,
+    rounds: usize,
+}
+
 /// The first and third quartile of `runs` (linear interpolation).
 fn quartiles(runs: &[f64]) -> (f64, f64) {
     let mut v = runs.to_vec();
@@ -613,10 +687,20 @@ fn paired_verdict(t: &Target, s: &Sample) -> String {
     v
 }
 
+/// The verdict of `t` on a pooled p99 ratio `p`, "within noise" when its
+/// bootstrap interval holds the bound.
+fn pooled_verdict(t: &Target, p: &Pooled) -> String {
+    let mut v = verdict(t.met(p.ratio));
+    if t.met(p.lo) != t.met(p.hi) {
+        v.push_str(" (within noise: the pooled ratio's 95 % interval holds the bound)");
+    }
+    v
+}
+
 /// The target checks of issue 8. The verdict uses the median of the
-/// per-round ratios of the target rounds, else of the sweep's rounds (the
-/// rounds both servers completed), else the ratio of the medians; all are
-/// shown.
+/// per-round ratios of the target rounds (for p99: their pooled ratio,
+/// [`pooled_p99`]), else of the sweep's rounds (the rounds both servers
+/// completed), else the ratio of the medians; all are shown.
 pub(crate) fn targets(r: &Report<'_>) -> String {
     let mut rows = Vec::new();
     let have_corio = r.servers.iter().any(|s| s.key == "corio");
@@ -631,23 +715,36 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
     };
     // One target row: the sweep's ratio of the medians `a / b` and paired
     // ratio, the target rounds' paired ratio, and the verdict of `t` on the
-    // target rounds' ratio (else of the sweep's paired one, else of `a / b`).
+    // target rounds' pooled p99 ratio (p99 targets) or paired ratio (else
+    // of the sweep's paired one, else of `a / b`).
     let row = |what: String,
                a: f64,
                b: f64,
                paired: Option<Sample>,
                target: Option<Sample>,
+               pooled: Option<Pooled>,
                fmt: fn(f64) -> String,
                t: &Target| {
-        let verdict = match target.as_ref().or(paired.as_ref()) {
-            Some(s) => paired_verdict(t, s),
-            None => verdict(t.met(a / b)),
+        let verdict = match (&pooled, target.as_ref().or(paired.as_ref())) {
+            (Some(p), _) => pooled_verdict(t, p),
+            (None, Some(s)) => paired_verdict(t, s),
+            (None, None) => verdict(t.met(a / b)),
         };
+        let mut rounds = target.as_ref().map_or("–".into(), fmt_paired);
+        if let Some(p) = &pooled {
+            rounds = format!(
+                "pooled over {} rounds {} (bootstrap 95 % interval {:.2}–{}); per round {rounds}",
+                p.rounds,
+                fmt_ratio(p.ratio),
+                p.lo,
+                fmt_ratio(p.hi)
+            );
+        }
         vec![
             what,
             format!("{} (corio {}, peer {})", fmt_ratio(a / b), fmt(a), fmt(b)),
             paired.map_or("–".into(), |p| fmt_ratio(p.median)),
-            target.as_ref().map_or("–".into(), fmt_paired),
+            rounds,
             verdict,
         ]
     };
@@ -668,7 +765,11 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
             (Some(a), Some(b)) if have_corio && b > 0.0 => {
                 let paired = paired_ratio(r.results, ci, t.peer, value);
                 let target = paired_ratio(r.target_results, ci, t.peer, value);
-                rows.push(row(what, a, b, paired, target, fmt, t));
+                let pooled = match t.metric {
+                    Metric::P99 => pooled_p99(r.target_results, ci, t.peer),
+                    Metric::Msgs | Metric::Cpu => None,
+                };
+                rows.push(row(what, a, b, paired, target, pooled, fmt, t));
             }
             _ => unmeasured(&mut rows, what),
         }
@@ -830,6 +931,7 @@ mod tests {
             p50_us: 1.0,
             p99_us: 2.0,
             other_cpus: None,
+            hist: None,
         }
     }
 
@@ -1060,6 +1162,89 @@ mod tests {
             .unwrap()
             .median;
         assert!((ratio - 0.9).abs() < 1e-12, "{ratio}");
+    }
+
+    /// A run whose round trips all took `us` µs, with its histogram.
+    fn run_with_hist(us: u64, count: u64) -> RunResult {
+        let mut h = Histogram::new();
+        for _ in 0..count {
+            h.record(us * 1000);
+        }
+        RunResult {
+            hist: Some(std::rc::Rc::new(h)),
+            ..run(1.0, None)
+        }
+    }
+
+    /// The pooled p99 merges the rounds both sides completed: corio's
+    /// slowest 1 % lies in its one slow round, which no per-round ratio
+    /// sees whole. Rounds without a histogram on either side are left out.
+    #[test]
+    fn pooled_p99_merges_the_rounds_both_completed() {
+        let mut results = HashMap::new();
+        // corio: 3 rounds of 990 messages at 100 µs and one of 10 at 500 µs;
+        // the peer: 1000 messages at 200 µs a round. corio's pooled p99 is
+        // 100 µs (2,970 + 10 values), so 0.5x the peer's.
+        let corio: Vec<(usize, RunResult)> = (0..4)
+            .map(|i| {
+                (
+                    i,
+                    run_with_hist(
+                        if i == 3 { 500 } else { 100 },
+                        if i == 3 { 10 } else { 990 },
+                    ),
+                )
+            })
+            .chain([(5, run_with_hist(900, 1000))])
+            .collect();
+        let peer: Vec<(usize, RunResult)> = (0..4)
+            .map(|i| (i, run_with_hist(200, 1000)))
+            .chain([(4, run_with_hist(100, 1000)), (5, run(1.0, None))])
+            .collect();
+        for (key, ok) in [("corio", corio), ("tokio-ct", peer)] {
+            results.insert(
+                (0, key),
+                Runs {
+                    ok,
+                    failures: Vec::new(),
+                },
+            );
+        }
+        let p = pooled_p99(&results, 0, "tokio-ct").unwrap();
+        assert_eq!(p.rounds, 4);
+        assert!((p.ratio - 0.5).abs() < 0.01, "{}", p.ratio);
+        assert!(
+            p.lo <= p.ratio && p.ratio <= p.hi && p.hi < 2.6,
+            "{} {}",
+            p.lo,
+            p.hi
+        );
+        let t = TARGETS.iter().find(|t| t.metric == Metric::P99).unwrap();
+        assert!(
+            pooled_verdict(
+                t,
+                &Pooled {
+                    ratio: 0.9,
+                    lo: 0.8,
+                    hi: 0.95,
+                    rounds: 4
+                }
+            )
+            .starts_with("met")
+        );
+        assert!(
+            pooled_verdict(
+                t,
+                &Pooled {
+                    ratio: 0.9,
+                    lo: 0.8,
+                    hi: 1.1,
+                    rounds: 4
+                }
+            )
+            .contains("within noise")
+        );
+        assert!(pooled_p99(&results, 0, "epoll").is_none());
     }
 
     /// A round that failed on one side is left out, and the others stay

@@ -6,8 +6,10 @@ use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use corio_bench::echo::hist::Histogram;
 use corio_bench::echo::procfs;
 
 use crate::model::{Config, IdleResult, Opts, RunResult, Server, TARGET_SLICE};
@@ -119,11 +121,20 @@ fn results_of(
     let results: Vec<Result<RunResult, String>> = (0..servers)
         .map(|i| {
             let key = format!("server={i}");
-            let line = out
-                .lines()
-                .find(|l| l.starts_with("RESULT ") && l.split_whitespace().any(|w| w == key))
+            let line = |kind: &str| {
+                out.lines().find(|l| {
+                    let mut w = l.split_whitespace();
+                    w.next() == Some(kind) && w.next() == Some(key.as_str())
+                })
+            };
+            let result = line("RESULT")
                 .ok_or_else(|| format!("loadgen printed no RESULT for {key}: {out:?}"))?;
-            parse_result(line)
+            let mut r = parse_result(result)?;
+            r.hist = line("HIST")
+                .and_then(|l| l.split_whitespace().nth(2))
+                .and_then(Histogram::from_sparse)
+                .map(Rc::new);
+            Ok(r)
         })
         .collect();
     let explained = results.iter().any(Result::is_err) && out.contains("RESULT ");
@@ -153,6 +164,7 @@ pub(crate) fn parse_result(line: &str) -> Result<RunResult, String> {
         p50_us: num("p50_us").ok_or("no p50_us")?,
         p99_us: num("p99_us").ok_or("no p99_us")?,
         other_cpus: num("other_cpus"),
+        hist: None,
     })
 }
 
@@ -361,6 +373,12 @@ mod tests {
                 .contains("no RESULT for server=0")
         );
         assert!(r[1].is_ok());
+        // A HIST line gives the run its histogram.
+        let out = line(0, 0) + "HIST server=0 5000;40:2,41:1\n" + &line(1, 0);
+        let r = results_of(&out, 2, ok).unwrap();
+        let h = r[0].as_ref().unwrap().hist.as_ref().unwrap();
+        assert_eq!((h.len(), h.max()), (3, 5000));
+        assert!(r[1].as_ref().unwrap().hist.is_none());
         // It failed before printing anything (say, while connecting).
         assert!(
             results_of("", 2, failed)
