@@ -34,9 +34,10 @@
 //! loads one server at a time, taking turns in slices of `--slice-ms`
 //! milliseconds (the connections of the others stay open and idle: each
 //! finishes the message it has in flight and sends no next one until its
-//! server's turn comes again). It prints one `RESULT` line per server
-//! (`server=` its place in the list), each server's CPU time over the whole
-//! window divided by its own messages: an idle server costs no CPU. A
+//! server's turn comes again). It prints one `RESULT` (and `HIST`) line
+//! per server (`server=` its place in the list), each server's CPU time
+//! over the whole window divided by its own messages: an idle server costs
+//! no CPU. A
 //! comparison of servers run this way shares the machine's slower and
 //! faster spells slice by slice, where separate runs seconds apart do not.
 //! Use a window that is a whole number of turns (`--secs` a multiple of
@@ -61,7 +62,7 @@ loadgen: ping-pong echo load, verified, with latency histogram
 usage: loadgen [--addr 127.0.0.1:7000[,ADDR...]] [--conns 100] [--size 64] [--secs 5]
                [--warmup 1] [--threads 1] [--server-pid PID[,PID...]] [--slice-ms 100]
 several addresses: --conns connections to each, one server loaded at a time
-in turns of --slice-ms, one RESULT line per server";
+in turns of --slice-ms, one RESULT and one HIST (histogram) line per server";
 
 /// Distinct message starts: message `k` of connection `c` is the slice of
 /// the thread's pattern at offset `(7c + k) % PATTERN_SHIFTS`, so a lost,

@@ -21,7 +21,7 @@ pub const SUB: u64 = 1 << SUB_BITS;
 const BUCKETS: usize = ((64 - SUB_BITS as usize) * SUB as usize) + SUB as usize;
 
 /// Counts of recorded values (nanoseconds) by log bucket.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Histogram {
     /// `counts[index(v)]` counts the recorded values that map to that bucket.
     counts: Box<[u64]>,
@@ -29,6 +29,15 @@ pub struct Histogram {
     total: u64,
     /// Largest recorded value, exact (0 when empty).
     max: u64,
+}
+
+impl std::fmt::Debug for Histogram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Histogram")
+            .field("len", &self.total)
+            .field("max", &self.max)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Histogram {
@@ -94,18 +103,31 @@ impl Histogram {
     }
 
     /// Rebuilds a histogram from [`Histogram::to_sparse`]'s text; `None` if
-    /// the text is not of that form or names a bucket that does not exist.
+    /// the text is not of that form: buckets that do not exist, are not in
+    /// increasing order or count nothing, counts that overflow, or a maximum
+    /// outside the highest bucket.
     pub fn from_sparse(text: &str) -> Option<Histogram> {
         let (max, buckets) = text.split_once(';')?;
         let mut h = Histogram::new();
         h.max = max.parse().ok()?;
-        for pair in buckets.split(',').filter(|p| !p.is_empty()) {
-            let (i, c) = pair.split_once(':')?;
-            let (i, c): (usize, u64) = (i.parse().ok()?, c.parse().ok()?);
-            *h.counts.get_mut(i)? += c;
-            h.total += c;
+        let mut last = None;
+        if !buckets.is_empty() {
+            for pair in buckets.split(',') {
+                let (i, c) = pair.split_once(':')?;
+                let (i, c): (usize, u64) = (i.parse().ok()?, c.parse().ok()?);
+                if c == 0 || last.is_some_and(|l| i <= l) {
+                    return None;
+                }
+                *h.counts.get_mut(i)? = c;
+                h.total = h.total.checked_add(c)?;
+                last = Some(i);
+            }
         }
-        Some(h)
+        match last {
+            None if h.max != 0 => None,
+            Some(l) if index(h.max) != l => None,
+            _ => Some(h),
+        }
     }
 
     /// The value below or at which `q` (0..=1) of the values lie: the
@@ -203,7 +225,24 @@ mod tests {
         assert_eq!(back.to_sparse(), text);
         let empty = Histogram::from_sparse(&Histogram::new().to_sparse()).unwrap();
         assert!(empty.is_empty());
-        for bad in ["", "5", "x;", "5;1", "5;1:x", &format!("5;{BUCKETS}:1")] {
+        let top = format!("{};3:1,{}:2", u64::MAX, BUCKETS - 1);
+        assert_eq!(Histogram::from_sparse(&top).unwrap().len(), 3);
+        let huge = format!("{};1:{},{}:1", u64::MAX, u64::MAX, BUCKETS - 1);
+        for bad in [
+            "",
+            "5",
+            "x;",
+            "5;1",
+            "5;1:x",
+            &format!("5;{BUCKETS}:1"),
+            "5;",
+            "0;40:3",
+            "3;3:1,3:1",
+            "4;4:1,3:1",
+            "3;2:0,3:1",
+            "3;,3:1",
+            &huge,
+        ] {
             assert!(Histogram::from_sparse(bad).is_none(), "{bad:?}");
         }
     }

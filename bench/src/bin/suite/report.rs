@@ -252,9 +252,10 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              rounds' ratios, no assumption about their distribution) how far the median itself \
              could be off: where it holds the bound, the verdict says \"within noise\" and more \
              rounds could as well give the other one. For p99 the verdict uses the p99 over \
-             every message of the rounds, each server's histograms merged (a round's own p99 is \
-             set by its slowest 1 %, often one spell of the machine in one server's turn), with a \
-             95 % interval from resampling the rounds (paired bootstrap, {RESAMPLES} draws).\n",
+             every message of the rounds both servers completed, each server's histograms merged \
+             (a round's own p99 is set by its slowest 1 %, often one spell of the machine in one \
+             server's turn), and says \"within noise\" when the 95 % interval from resampling \
+             those rounds (paired bootstrap, {RESAMPLES} draws) holds the bound.\n",
             rounds = r.opts.target_rounds,
             slice = crate::model::TARGET_SLICE * 1000.0,
             secs = r.opts.target_secs,
@@ -552,7 +553,9 @@ fn round_ratios(
 /// those rounds ([`RESAMPLES`] draws, fixed seed: the same rounds give the
 /// same interval). A round's own p99 is set by the slowest 1 % of its
 /// messages, often one spell of the machine inside one server's turn;
-/// pooled, a spell is one of many. `None` without such rounds.
+/// pooled, a spell is one of many. `None` with fewer than
+/// [`POOLED_MIN_ROUNDS`] such rounds (a bootstrap of so few is far too
+/// narrow), or a peer p99 of 0: the per-round median decides then.
 fn pooled_p99(
     results: &HashMap<(usize, &'static str), Runs>,
     ci: usize,
@@ -576,7 +579,7 @@ fn pooled_p99(
         let (pa, pb) = (a.quantile(0.99), b.quantile(0.99));
         (pb > 0).then(|| pa as f64 / pb as f64)
     };
-    if pairs.is_empty() {
+    if pairs.len() < POOLED_MIN_ROUNDS {
         return None;
     }
     let n = pairs.len();
@@ -607,6 +610,9 @@ fn pooled_p99(
 
 /// Bootstrap draws of [`pooled_p99`].
 const RESAMPLES: usize = 1000;
+
+/// Fewest rounds [`pooled_p99`] pools (as [`median_interval`] needs 6).
+const POOLED_MIN_ROUNDS: usize = 6;
 
 /// A ratio of pooled p99s with its bootstrap interval.
 struct Pooled {
@@ -688,10 +694,12 @@ fn paired_verdict(t: &Target, s: &Sample) -> String {
 }
 
 /// The verdict of `t` on a pooled p99 ratio `p`, "within noise" when its
-/// bootstrap interval holds the bound.
+/// bootstrap interval holds the bound (or, quantiles being steps, the
+/// ratio falls outside its interval on the other side of the bound).
 fn pooled_verdict(t: &Target, p: &Pooled) -> String {
-    let mut v = verdict(t.met(p.ratio));
-    if t.met(p.lo) != t.met(p.hi) {
+    let met = t.met(p.ratio);
+    let mut v = verdict(met);
+    if t.met(p.lo) != met || t.met(p.hi) != met {
         v.push_str(" (within noise: the pooled ratio's 95 % interval holds the bound)");
     }
     v
@@ -792,7 +800,7 @@ pub(crate) fn targets(r: &Report<'_>) -> String {
             "target",
             "sweep: ratio of medians",
             "sweep: median of per-round ratios",
-            "target rounds: median of per-round ratios (quartiles; 95 % interval of the median)",
+            "target rounds: median of per-round ratios (quartiles; 95 % interval of the median); p99: pooled ratio first",
             "verdict",
         ],
         &rows,
@@ -1176,75 +1184,60 @@ mod tests {
         }
     }
 
-    /// The pooled p99 merges the rounds both sides completed: corio's
-    /// slowest 1 % lies in its one slow round, which no per-round ratio
-    /// sees whole. Rounds without a histogram on either side are left out.
+    /// The pooled p99 merges the rounds both sides completed, and its
+    /// interval comes from resampling them. Rounds on one side only, or
+    /// without a histogram, are left out.
     #[test]
     fn pooled_p99_merges_the_rounds_both_completed() {
         let mut results = HashMap::new();
-        // corio: 3 rounds of 990 messages at 100 µs and one of 10 at 500 µs;
-        // the peer: 1000 messages at 200 µs a round. corio's pooled p99 is
-        // 100 µs (2,970 + 10 values), so 0.5x the peer's.
-        let corio: Vec<(usize, RunResult)> = (0..4)
-            .map(|i| {
-                (
-                    i,
-                    run_with_hist(
-                        if i == 3 { 500 } else { 100 },
-                        if i == 3 { 10 } else { 990 },
-                    ),
-                )
-            })
-            .chain([(5, run_with_hist(900, 1000))])
+        // corio's round i: 1000 round trips of 80 + 5i µs; the peer's: of
+        // 200 µs. Pooled, corio's p99 is round 7's 115 µs: 0.575x. Draws
+        // without round 7 (a third of them) give 0.55x or less.
+        let corio: Vec<(usize, RunResult)> = (0..8)
+            .map(|i| (i, run_with_hist(80 + 5 * i as u64, 1000)))
+            .chain([(9, run_with_hist(900, 1000))])
             .collect();
-        let peer: Vec<(usize, RunResult)> = (0..4)
+        let peer: Vec<(usize, RunResult)> = (0..8)
             .map(|i| (i, run_with_hist(200, 1000)))
-            .chain([(4, run_with_hist(100, 1000)), (5, run(1.0, None))])
+            .chain([(8, run_with_hist(900, 1000)), (9, run(1.0, None))])
             .collect();
         for (key, ok) in [("corio", corio), ("tokio-ct", peer)] {
-            results.insert(
-                (0, key),
-                Runs {
-                    ok,
-                    failures: Vec::new(),
-                },
-            );
+            let failures = Vec::new();
+            results.insert((0, key), Runs { ok, failures });
         }
         let p = pooled_p99(&results, 0, "tokio-ct").unwrap();
-        assert_eq!(p.rounds, 4);
-        assert!((p.ratio - 0.5).abs() < 0.01, "{}", p.ratio);
-        assert!(
-            p.lo <= p.ratio && p.ratio <= p.hi && p.hi < 2.6,
-            "{} {}",
-            p.lo,
-            p.hi
-        );
-        let t = TARGETS.iter().find(|t| t.metric == Metric::P99).unwrap();
-        assert!(
-            pooled_verdict(
-                t,
-                &Pooled {
-                    ratio: 0.9,
-                    lo: 0.8,
-                    hi: 0.95,
-                    rounds: 4
-                }
-            )
-            .starts_with("met")
-        );
-        assert!(
-            pooled_verdict(
-                t,
-                &Pooled {
-                    ratio: 0.9,
-                    lo: 0.8,
-                    hi: 1.1,
-                    rounds: 4
-                }
-            )
-            .contains("within noise")
-        );
+        assert_eq!(p.rounds, 8);
+        assert!((p.ratio - 0.575).abs() < 0.01, "{}", p.ratio);
+        assert!((p.hi - 0.575).abs() < 0.01, "{}", p.hi);
+        assert!(p.lo < 0.56 && p.lo > 0.39, "{}", p.lo);
+        // Fewer than POOLED_MIN_ROUNDS rounds: no pooled figure.
+        let few: HashMap<_, _> = ["corio", "tokio-ct"]
+            .into_iter()
+            .map(|key| {
+                let ok = (0..5).map(|i| (i, run_with_hist(100, 100))).collect();
+                let failures = Vec::new();
+                ((0, key), Runs { ok, failures })
+            })
+            .collect();
+        assert!(pooled_p99(&few, 0, "tokio-ct").is_none());
         assert!(pooled_p99(&results, 0, "epoll").is_none());
+        let t = TARGETS.iter().find(|t| t.metric == Metric::P99).unwrap();
+        let verdict_of = |ratio, lo, hi| {
+            let rounds = 8;
+            pooled_verdict(
+                t,
+                &Pooled {
+                    ratio,
+                    lo,
+                    hi,
+                    rounds,
+                },
+            )
+        };
+        assert_eq!(verdict_of(0.9, 0.8, 0.95), "met");
+        assert_eq!(verdict_of(1.1, 1.05, 1.2), "**not met**");
+        assert!(verdict_of(0.9, 0.8, 1.1).starts_with("met (within noise"));
+        assert!(verdict_of(1.01, 0.9, 0.99).starts_with("**not met** (within noise"));
     }
 
     /// A round that failed on one side is left out, and the others stay
