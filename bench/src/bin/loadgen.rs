@@ -70,9 +70,10 @@ in turns of --slice-ms, one RESULT and one HIST (histogram) line per server";
 const PATTERN_SHIFTS: usize = 251;
 
 /// Every connection's epoll interest: readable, edge-triggered. A reply is
-/// read to its end, to what was written so far, or to EAGAIN, and the server sends nothing unasked, so
-/// no data is left behind without a new edge to come (bytes beyond a reply
-/// are read with the next one and show as a mismatch). Level-triggered, each
+/// read to its end, to what was written so far, or to EAGAIN, and the
+/// server sends nothing unasked, so no data is left behind without a new
+/// edge to come (bytes beyond a reply are read with the next one and show
+/// as a mismatch). Level-triggered, each
 /// reported socket was polled once more by the next `epoll_wait`, found not
 /// ready and dropped: kernel work per message on the client, which is as
 /// busy as the server at 1000 connections.

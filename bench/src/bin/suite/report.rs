@@ -536,15 +536,23 @@ fn round_ratios(
     b: &[(usize, RunResult)],
     value: fn(&RunResult) -> Option<f64>,
 ) -> Option<Sample> {
-    let ratios = a
-        .iter()
-        .filter_map(|(round, x)| Some((x, &b.iter().find(|(r, _)| r == round)?.1)))
+    let ratios = by_round(a, b)
         .map(|(x, y)| Some(value(x)? / value(y)?))
         .collect::<Option<Vec<f64>>>()?;
     if ratios.is_empty() {
         return None;
     }
     Some(Sample::from_runs(ratios))
+}
+
+/// The runs of `a` and `b` of every round both have, as pairs, in `a`'s
+/// order (runs are `(round, figures)`).
+fn by_round<'a>(
+    a: &'a [(usize, RunResult)],
+    b: &'a [(usize, RunResult)],
+) -> impl Iterator<Item = (&'a RunResult, &'a RunResult)> {
+    a.iter()
+        .filter_map(|(round, x)| Some((x, &b.iter().find(|(r, _)| r == round)?.1)))
 }
 
 /// corio's p99 over every message of the target rounds that both it and
@@ -563,12 +571,8 @@ fn pooled_p99(
 ) -> Option<Pooled> {
     let corio = &results.get(&(ci, "corio"))?.ok;
     let other = &results.get(&(ci, peer))?.ok;
-    let pairs: Vec<(&Histogram, &Histogram)> = corio
-        .iter()
-        .filter_map(|(round, x)| {
-            let y = &other.iter().find(|(r, _)| r == round)?.1;
-            Some((x.hist.as_deref()?, y.hist.as_deref()?))
-        })
+    let pairs: Vec<(&Histogram, &Histogram)> = by_round(corio, other)
+        .filter_map(|(x, y)| Some((x.hist.as_deref()?, y.hist.as_deref()?)))
         .collect();
     let ratio = |picks: &mut dyn Iterator<Item = usize>| {
         let (mut a, mut b) = (Histogram::new(), Histogram::new());
