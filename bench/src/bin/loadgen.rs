@@ -19,11 +19,12 @@
 //! server_user_ns_per_msg=..` (`NA` where unknown), then
 //! `HIST server=.. MAX;INDEX:COUNT,...`, the round-trip histogram itself
 //! (`Histogram::to_sparse`), so that runs can be pooled. `server_cpu_ns_per_msg`
-//! is the server's `utime + stime` over the window divided by the messages,
+//! is the server's user plus system time over the window (its process
+//! CPU-time clock, exact to the nanosecond) divided by the messages,
 //! `server_user_ns_per_msg` its `utime` alone over the same window (the
-//! server's own code, without the kernel's TCP work), both from clock ticks
-//! of `/proc/PID/stat`; `client_cpu_ns_per_msg` is `loadgen`'s `utime +
-//! stime`. `other_cpus` is the CPU time, in CPUs, that the machine spent on
+//! server's own code, without the kernel's TCP work), from clock ticks of
+//! `/proc/PID/stat`; `client_cpu_ns_per_msg` is `loadgen`'s own user plus
+//! system time. `other_cpus` is the CPU time, in CPUs, that the machine spent on
 //! anything but the server and the client during the window: a value well
 //! above 0 means the figures are disturbed.
 //! The exit status is non-zero if any byte differed, any connection failed,

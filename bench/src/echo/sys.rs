@@ -175,3 +175,26 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     }
     Ok(lim.rlim_cur)
 }
+
+/// CPU time of process `pid` (all its threads, live and exited), in
+/// nanoseconds, from its CPU-time clock (`clock_getcpuclockid` and
+/// `clock_gettime`): the scheduler's own count, exact to the nanosecond,
+/// where `/proc/<pid>/stat` rounds to whole clock ticks (10 ms).
+pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
+    let pid = libc::pid_t::try_from(pid)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: clock is a valid clockid_t to fill.
+    let ret = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
+    if ret != 0 {
+        // It returns the error number instead of setting errno.
+        return Err(io::Error::from_raw_os_error(ret));
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid timespec to fill.
+    cvt(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}

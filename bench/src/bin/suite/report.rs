@@ -196,12 +196,14 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
         "Ping-pong echo: every connection keeps one message in flight and `loadgen` checks every \
          echoed byte. Each run starts a fresh server (`--buf {BUF}`, TCP_NODELAY), warms up for \
          {} s and measures {} s; {pin}. Within a configuration the servers take turns (A B C …, \
-         the order rotated each repeat), {} repeats each; tables give the median with min–max. \
-         *Server CPU / msg* is the server's utime+stime (`/proc/PID/stat`) over the measured \
-         window divided by the messages: the fair metric when the client saturates first. \
-         *Server user CPU / msg* is utime alone over the same window, measured from clock ticks \
-         like the total: the framework's own cost, since the kernel's TCP work (most of the CPU \
-         and most of the run-to-run noise) is the same for every server. \
+         the order rotated each repeat and reversed every other pass), {} repeats each; tables \
+         give the median with min–max. \
+         *Server CPU / msg* is the server's user plus system time over the measured window (its \
+         process CPU-time clock, `clock_getcpuclockid`: exact to the nanosecond) divided by the \
+         messages: the fair metric when the client saturates first. \
+         *Server user CPU / msg* is utime alone over the same window (`/proc/PID/stat`, in \
+         10 ms clock ticks): the framework's own cost, since the kernel's TCP work (most of the \
+         CPU and most of the run-to-run noise) is the same for every server. \
          Ratios are of medians: for msgs/s higher is better, for CPU lower is better.\n",
         o.warmup, o.secs, o.repeats
     );
@@ -243,7 +245,7 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              are started, `loadgen` opens the configuration's connections to each, and loads \
              one server at a time in turns of {slice:.0} ms (the others' connections stay open \
              and idle), two turns each to warm up, then at least {secs} s in whole turns \
-             (`loadgen --slice-ms`; the order rotated each round). Each server's CPU time over \
+             (`loadgen --slice-ms`; the order rotated each round and reversed every other pass). Each server's CPU time over \
              the window is divided by its own messages (an idle server costs nothing), and its \
              msgs/s is its messages over its share of the window. A spell of the machine now \
              falls on every server's turns alike, so a round's ratio carries little of the \
@@ -477,10 +479,11 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
     }
     let _ = writeln!(
         s,
-        "- CPU time comes from clock ticks (10 ms), so over a {} s window it is exact to about \
-         {:.1} % at full load (user time alone is a small part of the total, so one tick is a \
-         larger share of it). The 1-connection rows are latency-bound: the server sleeps and is \
-         woken for every message, and that cost is in its CPU per message.",
+        "- Total CPU time is exact (the process CPU-time clock). User time comes from clock \
+         ticks (10 ms), so over a {} s window it is exact to about {:.1} % of a fully loaded \
+         CPU, and user time is a small part of the total, so one tick is a larger share of it. \
+         The 1-connection rows are latency-bound: the server sleeps and is woken for every \
+         message, and that cost is in its CPU per message.",
         o.secs,
         100.0 / (o.secs * 100.0)
     );
