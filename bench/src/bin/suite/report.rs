@@ -1247,6 +1247,73 @@ mod tests {
         assert!(verdict_of(1.01, 0.9, 0.99).starts_with("**not met** (within noise"));
     }
 
+    /// The p99 row of the target table is judged on the pooled p99 of the
+    /// target rounds, not on the per-round median shown beside it: here
+    /// every round's own p99 ties (2 µs on both sides), while the rounds'
+    /// histograms put corio at 100 µs and tokio at 200 µs.
+    #[test]
+    fn p99_target_row_uses_the_pooled_ratio() {
+        let configs = [Config {
+            conns: 1000,
+            size: 64,
+            threads: 1,
+        }];
+        let servers = [server("corio"), server("tokio-ct")];
+        // Sweep runs (3) and target rounds (8, round trips of `us` µs).
+        let runs_of = |n: usize, us: Option<u64>| Runs {
+            ok: (0..n)
+                .map(|i| match us {
+                    Some(us) => (i, run_with_hist(us, 1000)),
+                    None => (i, run(1000.0, Some(1000.0))),
+                })
+                .collect(),
+            failures: Vec::new(),
+        };
+        let results: HashMap<_, _> = ["corio", "tokio-ct"]
+            .into_iter()
+            .map(|key| ((0, key), runs_of(3, None)))
+            .collect();
+        let rounds = |corio_us| -> HashMap<_, _> {
+            [("corio", corio_us), ("tokio-ct", 200)]
+                .into_iter()
+                .map(|(key, us)| ((0, key), runs_of(8, Some(us))))
+                .collect()
+        };
+        let mut o = opts();
+        o.target_rounds = 8;
+        let p99_row = |target_results: &HashMap<_, _>| {
+            let report = Report {
+                opts: &o,
+                servers: &servers,
+                configs: &configs,
+                results: &results,
+                target_results,
+                idle: &[],
+                missing: &[],
+                root: Path::new("."),
+                busy_starts: 0,
+                retried: 0,
+            };
+            targets(&report)
+                .lines()
+                .find(|l| l.contains("p99 ≤ tokio"))
+                .expect("the p99 target row")
+                .to_string()
+        };
+        let row = p99_row(&rounds(100));
+        assert!(row.contains("| 1.00x (corio"), "{row}");
+        assert!(
+            row.contains("pooled over 8 rounds 0.50x (bootstrap 95 % interval 0.50–0.50x)"),
+            "{row}"
+        );
+        assert!(row.contains("per round 1.00x"), "{row}");
+        assert!(row.ends_with("| met |"), "{row}");
+        // corio's round trips at 300 µs: not met, whatever the rounds' own p99.
+        let row = p99_row(&rounds(300));
+        assert!(row.contains("pooled over 8 rounds 1.50x"), "{row}");
+        assert!(row.ends_with("| **not met** |"), "{row}");
+    }
+
     /// A round that failed on one side is left out, and the others stay
     /// paired with their own round, not shifted onto the next.
     #[test]
