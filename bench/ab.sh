@@ -33,15 +33,15 @@ trap cleanup EXIT
 # connections use.
 port=$((10000 + RANDOM % 20000))
 
+# shellcheck source=bench/servers.sh
+. bench/servers.sh
+server_cmd "$peer" >/dev/null || exit 2
+
 start() {
-    case $1 in
-        corio) exec taskset -c 0 "$t/examples/echo" --addr "127.0.0.1:$2" ;;
-        tokio-ct) exec taskset -c 0 "$t/peer_tokio" --addr "127.0.0.1:$2" --flavor current ;;
-        epoll) exec taskset -c 0 "$t/peer_epoll" --addr "127.0.0.1:$2" ;;
-        may) exec taskset -c 0 "$t/peer_may" --addr "127.0.0.1:$2" --threads 1 ;;
-        go) exec taskset -c 0 "$t/peer_go" --addr "127.0.0.1:$2" --threads 1 ;;
-        *) echo "ab.sh: unknown server $1" >&2; exit 2 ;;
-    esac
+    local c
+    c=$(server_cmd "$1") || exit 2
+    # shellcheck disable=SC2086 # $c is a command and its arguments
+    exec taskset -c 0 $c --addr "127.0.0.1:$2"
 }
 
 # Waits until 127.0.0.1:$1 accepts (5 s at most).

@@ -12,7 +12,8 @@
 # moves with the machine. Kernel work is not counted.
 #
 # usage: bench/instructions.sh [CONNS=100] [SECS=6] [SERVER...]
-# SERVER: corio (default: corio epoll tokio-ct), epoll, tokio-ct, may.
+# SERVER: corio, epoll, tokio-ct, may or go (default: corio epoll tokio-ct);
+# bench/servers.sh has the commands.
 # Needs valgrind (Debian: `apt-get install valgrind`) and the release
 # binaries (bench/run.sh builds them, or `cargo build --release -p corio-bench
 # --bins && cargo build --release --example echo`).
@@ -29,21 +30,15 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 port=$((20000 + RANDOM % 20000))
 
-cmd() {
-    case $1 in
-        corio) echo "$t/examples/echo" ;;
-        epoll) echo "$t/peer_epoll" ;;
-        tokio-ct) echo "$t/peer_tokio --flavor current" ;;
-        may) echo "$t/peer_may --threads 1" ;;
-        *) echo "instructions.sh: unknown server $1" >&2; exit 2 ;;
-    esac
-}
+# shellcheck source=bench/servers.sh
+. bench/servers.sh
+for s in "${servers[@]}"; do
+    server_cmd "$s" >/dev/null || exit 2
+done
 
-# Runs server $1 under callgrind on port $3 for $2 seconds of load;
-# prints "IR MSGS".
 measure() {
     local c pid r msgs ir port=$3
-    c=$(cmd "$1")
+    c=$(server_cmd "$1") || exit 2
     # shellcheck disable=SC2086 # $c is a command and its arguments
     taskset -c 0 valgrind --tool=callgrind --callgrind-out-file="$dir/$1.out" \
         $c --addr "127.0.0.1:$port" --buf 16384 >"$dir/$1.log" 2>&1 &
