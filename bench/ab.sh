@@ -35,7 +35,8 @@ port=$((10000 + RANDOM % 20000))
 
 # shellcheck source=bench/servers.sh
 . bench/servers.sh
-server_cmd "$peer" >/dev/null || exit 2
+server_built corio || exit 2
+server_built "$peer" || exit 2
 
 start() {
     local c

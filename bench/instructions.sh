@@ -33,7 +33,7 @@ port=$((20000 + RANDOM % 20000))
 # shellcheck source=bench/servers.sh
 . bench/servers.sh
 for s in "${servers[@]}"; do
-    server_cmd "$s" >/dev/null || exit 2
+    server_built "$s" || exit 2
 done
 
 measure() {
@@ -48,9 +48,11 @@ measure() {
         (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
         sleep 0.1
     done
+    # A failed run (nothing listening, errors, no message) leaves r empty
+    # and the caller reports it; the server is stopped either way.
     r=$(taskset -c 1 "$t/loadgen" --addr "127.0.0.1:$port" --conns "$conns" --size 64 \
-        --secs "$2" --warmup 0 | grep RESULT)
-    kill "$pid"
+        --secs "$2" --warmup 0 | grep RESULT) || r=""
+    kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     msgs=$(echo "$r" | grep -o 'msgs=[0-9]*' | cut -d= -f2)
     # (awk reads to the end: an early exit would fail the pipe under pipefail)
@@ -61,8 +63,9 @@ measure() {
 
 short=$((secs / 3 > 0 ? secs / 3 : 1))
 for s in "${servers[@]}"; do
-    read -r ir_s msgs_s < <(measure "$s" "$short" $((port += 1)))
-    read -r ir_l msgs_l < <(measure "$s" "$secs" $((port += 1)))
+    ir_s="" msgs_s="" ir_l="" msgs_l=""
+    read -r ir_s msgs_s < <(measure "$s" "$short" $((port += 1))) || true
+    read -r ir_l msgs_l < <(measure "$s" "$secs" $((port += 1))) || true
     if [ -z "$msgs_s" ] || [ -z "$msgs_l" ] || [ -z "$ir_s" ] || [ -z "$ir_l" ]; then
         echo "instructions.sh: $s: a run reported no count (its log: rerun by hand)" >&2
         exit 1

@@ -340,7 +340,7 @@ fn connect(addr: SocketAddr, id: usize, server: usize) -> io::Result<Conn> {
 /// CPU time of the server, or `None` (reported) if `/proc` says nothing.
 fn server_cpu_time(pid: u32) -> Option<procfs::CpuTime> {
     procfs::cpu_time(pid)
-        .map_err(|e| eprintln!("loadgen: reading the server's CPU time: {e}"))
+        .map_err(|e| eprintln!("loadgen: reading the CPU time of server pid {pid}: {e}"))
         .ok()
 }
 

@@ -1,5 +1,6 @@
-//! What `/proc` tells about a process (by pid): CPU time spent, resident
-//! memory, threads, open fds. Read-only; any pid the caller may inspect.
+//! What Linux tells about a process (by pid): CPU time spent (its CPU-time
+//! clock and `/proc`), resident memory, threads, open fds. Read-only; any
+//! pid the caller may inspect.
 
 use std::io;
 
@@ -13,22 +14,25 @@ pub fn cpu_ns(pid: u32) -> io::Result<u64> {
 /// CPU time of a whole process, in nanoseconds (see [`cpu_time`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuTime {
-    /// User plus system time: everything, the kernel's work for the process
-    /// (system calls, the TCP stack it runs) included. Exact, from the
+    /// User plus system time: everything the scheduler ran the process for,
+    /// system calls and the TCP work they do included (softirq time left
+    /// out where the kernel accounts IRQ time apart). Exact, from the
     /// process's CPU-time clock.
     pub total_ns: u64,
     /// `utime` alone: the process's own code (for an echo server, the
     /// framework and its event loop, without the kernel's TCP work). In
     /// steps of a clock tick (`_SC_CLK_TCK`, usually 100 per second, so
-    /// 10 ms): the kernel samples the user/system split by ticks.
+    /// 10 ms), and the kernel decides user or system at each of its own
+    /// ticks, so it carries sampling noise of several ticks per window.
     pub user_ns: u64,
 }
 
 /// User and total CPU time of `pid` (all its threads, live and exited).
 /// The total comes from the process's CPU-time clock, which counts every
 /// nanosecond the scheduler ran it; `/proc/<pid>/stat`'s `utime + stime`
-/// is the same time rounded down to whole ticks, which over a one-second
-/// window put up to 1 % of noise into each reading. The user part is
+/// is the same time with each part rounded down to whole ticks: a
+/// window's difference could be off by two ticks, about 2 % of a 1.2 s
+/// share of a target round. The user part is
 /// `utime` of `/proc/<pid>/stat` (ticks: measure windows of a second or
 /// more), at most the total.
 pub fn cpu_time(pid: u32) -> io::Result<CpuTime> {
@@ -183,7 +187,7 @@ mod tests {
     }
 
     #[test]
-    fn cpu_clock_counts_work_to_the_nanosecond() {
+    fn cpu_clock_counts_work_below_a_tick() {
         let me = std::process::id();
         let before = cpu_ns(me).unwrap();
         // About a millisecond of work: less than one 10 ms tick.
@@ -196,7 +200,10 @@ mod tests {
         assert!(after > before, "{before} -> {after}");
         // Another process's clock too (the parent, which is alive).
         assert!(cpu_ns(std::os::unix::process::parent_id()).is_ok());
-        let err = cpu_ns(u32::MAX).unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+        // Pids glibc would turn into another clock are refused.
+        for pid in [0, i32::MAX as u32, u32::MAX] {
+            let err = cpu_ns(pid).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{pid}");
+        }
     }
 }

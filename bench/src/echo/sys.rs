@@ -1,7 +1,8 @@
 //! The raw Linux calls of the echo benchmarks, each behind a small safe
 //! function: [`cvt`] turns -1 into `io::Error`, [`Epoll`] owns an epoll fd,
 //! [`listen`] makes a listener with a deep backlog (and `SO_REUSEPORT` on
-//! request), [`set_nodelay`] and [`raise_nofile_limit`] do what they say.
+//! request), [`set_nodelay`] and [`raise_nofile_limit`] do what they say,
+//! and [`process_cpu_ns`] reads another process's CPU-time clock.
 //! Everything above this module reads as plain Rust.
 
 use std::io;
@@ -176,13 +177,23 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(lim.rlim_cur)
 }
 
+/// Linux's largest pid (`PID_MAX_LIMIT` on 64-bit kernels).
+const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
+
 /// CPU time of process `pid` (all its threads, live and exited), in
 /// nanoseconds, from its CPU-time clock (`clock_getcpuclockid` and
 /// `clock_gettime`): the scheduler's own count, exact to the nanosecond,
 /// where `/proc/<pid>/stat` rounds to whole clock ticks (10 ms).
 pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
-    let pid = libc::pid_t::try_from(pid)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "pid out of range"))?;
+    // glibc packs the pid into the clock id, so 0 (the caller itself) and
+    // values past Linux's largest pid would silently name another clock.
+    if pid == 0 || pid > PID_MAX_LIMIT {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("pid {pid} out of range 1..={PID_MAX_LIMIT}"),
+        ));
+    }
+    let pid = pid as libc::pid_t;
     let mut clock: libc::clockid_t = 0;
     // SAFETY: clock is a valid clockid_t to fill.
     let ret = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
@@ -195,6 +206,14 @@ pub fn process_cpu_ns(pid: u32) -> io::Result<u64> {
         tv_nsec: 0,
     };
     // SAFETY: ts is a valid timespec to fill.
-    cvt(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    cvt(unsafe { libc::clock_gettime(clock, &mut ts) }).map_err(|e| {
+        // A process that exited between the two calls: EINVAL here, where
+        // the first call says ESRCH.
+        if e.raw_os_error() == Some(libc::EINVAL) {
+            io::Error::from_raw_os_error(libc::ESRCH)
+        } else {
+            e
+        }
+    })?;
     Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }

@@ -480,12 +480,13 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
     let _ = writeln!(
         s,
         "- Total CPU time is exact (the process CPU-time clock). User time comes from clock \
-         ticks (10 ms), so over a {} s window it is exact to about {:.1} % of a fully loaded \
-         CPU, and user time is a small part of the total, so one tick is a larger share of it. \
+         ticks (10 ms; one tick is {:.1} % of a fully loaded CPU over a {} s window), and the \
+         kernel decides user or system at each of its own ticks, so it carries sampling noise \
+         of several ticks: treat small differences in user CPU as noise. \
          The 1-connection rows are latency-bound: the server sleeps and is woken for every \
          message, and that cost is in its CPU per message.",
-        o.secs,
-        100.0 / (o.secs * 100.0)
+        100.0 / (o.secs * 100.0),
+        o.secs
     );
     s
 }
