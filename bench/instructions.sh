@@ -36,6 +36,8 @@ for s in "${servers[@]}"; do
     server_built "$s" || exit 2
 done
 
+# Runs server $1 under callgrind on port $3 for $2 seconds of load;
+# prints "IR MSGS".
 measure() {
     local c pid r msgs ir port=$3
     c=$(server_cmd "$1") || exit 2

@@ -32,9 +32,8 @@ pub struct CpuTime {
 /// nanosecond the scheduler ran it; `/proc/<pid>/stat`'s `utime + stime`
 /// is the same time with each part rounded down to whole ticks: a
 /// window's difference could be off by two ticks, about 2 % of a 1.2 s
-/// share of a target round. The user part is
-/// `utime` of `/proc/<pid>/stat` (ticks: measure windows of a second or
-/// more), at most the total.
+/// share of a target round. The user part is `utime` of
+/// `/proc/<pid>/stat`, at most the total (see [`CpuTime::user_ns`]).
 pub fn cpu_time(pid: u32) -> io::Result<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let ticks = parse_stat_ticks(&stat).ok_or_else(|| {

@@ -362,8 +362,9 @@ struct Measurer<'a> {
 
 impl Measurer<'_> {
     /// `rounds` rounds of every server in `list` (the order rotated each
-    /// round, reversed every other pass) in configuration `ci`, into `results`: each server in a run
-    /// of its own, or, `together`, all of them in one run, taking turns.
+    /// round, reversed every other pass) in configuration `ci`, into
+    /// `results`: each server in a run of its own, or, `together`, all of
+    /// them in one run, taking turns.
     #[allow(clippy::too_many_arguments)]
     fn rounds(
         &mut self,

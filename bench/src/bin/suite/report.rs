@@ -245,8 +245,8 @@ pub(crate) fn echo_section(r: &Report<'_>, svg_rel: &str) -> String {
              are started, `loadgen` opens the configuration's connections to each, and loads \
              one server at a time in turns of {slice:.0} ms (the others' connections stay open \
              and idle), two turns each to warm up, then at least {secs} s in whole turns \
-             (`loadgen --slice-ms`; the order rotated each round and reversed every other pass). Each server's CPU time over \
-             the window is divided by its own messages (an idle server costs nothing), and its \
+             (`loadgen --slice-ms`; the order rotated each round and reversed every other \
+             pass). Each server's CPU time over the window is divided by its own messages (an idle server costs nothing), and its \
              msgs/s is its messages over its share of the window. A spell of the machine now \
              falls on every server's turns alike, so a round's ratio carries little of the \
              drift. The verdict uses the median of those rounds' ratios; the quartiles show how \
